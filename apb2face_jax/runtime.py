@@ -1,0 +1,38 @@
+"""Process-wide JAX settings, applied once before the first computation.
+
+The one place that sets XLA flags and the persistent compilation cache, so that
+`launch.py`, the tests and the benchmarks all run the same way.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+# XLA:CPU's YNNPACK kernels for single convolutions and dots are slow for these
+# networks' shapes; turning them off gave 1.7-2.1x on the predictor and matched
+# PyTorch on training (../shared/STACK_NOTES.md, measured on 2-core CPUs).
+CPU_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-individual_dot"
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "apb2face_jax" / "xla"
+
+
+def _gpu_plugin_installed() -> bool:
+  return any(importlib.util.find_spec(name) is not None for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "libtpu"))
+
+
+def configure(cache_dir: str | os.PathLike | None = None, cpu_flags: bool = True) -> None:
+  """Sets the CPU XLA flags (CPU-only machines) and the persistent compile cache.
+
+  Must run before JAX initialises its backend (before the first array is made).
+  Flags already in `XLA_FLAGS` are kept; ours are added only when absent.
+  """
+  platforms = os.environ.get("JAX_PLATFORMS", "")
+  on_cpu = platforms == "cpu" or (not platforms and not _gpu_plugin_installed())
+  if cpu_flags and on_cpu and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + CPU_XLA_FLAGS).strip()
+  import jax  # pylint: disable=g-import-not-at-top  (after XLA_FLAGS)
+
+  cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+  cache.mkdir(parents=True, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", str(cache))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
