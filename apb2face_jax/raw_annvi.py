@@ -1,0 +1,265 @@
+"""Reader of the raw AnnVI layout (SPEC 5).
+
+    ROOT/video/{id}.mp4
+    ROOT/audio/{id}.m4a          (or .wav / .flac / .mp3)
+    ROOT/label/{id}.txt          lines `l r`: usable frames l..r, inclusive
+    ROOT/landmark/{id}.txt       lines `{frame}.jpg W-H x0-y0 ... x105-y105
+                                        p0 p1 p2 e0 e1`
+
+The usable frames of an identity are the union of its label ranges. Every one
+of them must have a landmark line: a missing one is an error (not a silent
+skip), so a dataset never loses frames without the user knowing. Landmark
+lines of frames outside the labels are ignored. Landmarks are in the video's
+pixels; pose is stored as (pitch, roll, yaw), blink as (left, right).
+"""
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from apb2face_jax.errors import UserError
+
+FOLDERS = ("video", "audio", "label", "landmark")
+AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3")
+N_POINTS = 106
+N_TOKENS = 2 + N_POINTS + 3 + 2
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
+# 'x-y' with signed x and y: '-3.5-10' is (-3.5, 10), '3--2' is (3, -2).
+_POINT = re.compile(rf"({_NUMBER})-({_NUMBER})", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+)-(\d+)")
+_NAME = re.compile(r"(\d+)\.jpg")
+
+
+@dataclasses.dataclass(frozen=True)
+class RawIdentity:
+  """One identity's usable frames and the files they come from."""
+  identity: str
+  video_path: str
+  audio_path: str
+  fps: float
+  frame_count: int
+  frame_size: tuple[int, int]  # (width, height)
+  frames: np.ndarray  # (N,) int64, ascending video frame indices
+  landmarks: np.ndarray  # (N, 106, 2) float64, video pixels (x, y)
+  pose: np.ndarray  # (N, 3) float64, (pitch, roll, yaw)
+  blink: np.ndarray  # (N, 2) float64, (left, right)
+
+
+def check_root(root: str | os.PathLike) -> str:
+  """Returns `root` as a str after checking it holds the four AnnVI folders."""
+  root = os.fspath(root)
+  if not os.path.isdir(root):
+    raise UserError(f"AnnVI root {root} does not exist or is not a folder: "
+                    "give the folder that holds video/, audio/, label/ and "
+                    "landmark/.")
+  missing = [f for f in FOLDERS if not os.path.isdir(os.path.join(root, f))]
+  if missing:
+    raise UserError(f"AnnVI root {root} has no {', '.join(missing)} folder(s): "
+                    f"it must hold {', '.join(f + '/' for f in FOLDERS)}.")
+  return root
+
+
+def list_identities(root: str | os.PathLike) -> list[str]:
+  """The identities of an AnnVI root (names of `video/*.mp4`), sorted."""
+  root = check_root(root)
+  ids = sorted(name[:-4] for name in os.listdir(os.path.join(root, "video"))
+               if name.endswith(".mp4"))
+  if not ids:
+    raise UserError(f"AnnVI root {root}: video/ holds no .mp4 file; put "
+                    "video/{id}.mp4 there for each identity.")
+  return ids
+
+
+def read_identity(root: str | os.PathLike, identity: str) -> RawIdentity:
+  """Reads and checks the annotations of one identity."""
+  root = check_root(root)
+  if (not identity or identity in (".", "..") or "/" in identity
+      or os.sep in identity or (os.altsep and os.altsep in identity)):
+    raise UserError(f"Identity {identity!r} is not a plain name: give the "
+                    "file stem, e.g. 'man1' for video/man1.mp4.")
+  video_path = _need_file(root, "video", identity + ".mp4")
+  audio_path = _find_audio(root, identity)
+  label_path = _need_file(root, "label", identity + ".txt")
+  landmark_path = _need_file(root, "landmark", identity + ".txt")
+  fps, frame_count, frame_size = video_info(video_path)
+  frames = _read_labels(label_path, frame_count)
+  table = _read_landmarks(landmark_path, frame_size)
+  missing = [n for n in frames if n not in table]
+  if missing:
+    raise UserError(
+        f"{landmark_path} has no line for {len(missing)} labelled frame(s) "
+        f"(first: {missing[0]}.jpg; {label_path} names them): add their "
+        "landmarks or narrow the label ranges.")
+  rows = [table[n] for n in frames]
+  return RawIdentity(
+      identity=identity, video_path=video_path, audio_path=audio_path, fps=fps,
+      frame_count=frame_count, frame_size=frame_size,
+      frames=np.asarray(frames, np.int64),
+      landmarks=np.stack([r[0] for r in rows]),
+      pose=np.stack([r[1] for r in rows]),
+      blink=np.stack([r[2] for r in rows]))
+
+
+def video_info(path: str) -> tuple[float, int, tuple[int, int]]:
+  """(fps, frame count, (width, height)) of a video, as OpenCV reads it."""
+  cap = cv2.VideoCapture(path)
+  try:
+    if not cap.isOpened():
+      raise UserError(f"Video {path} cannot be opened by OpenCV: check that it "
+                      "is a valid mp4.")
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+  finally:
+    cap.release()
+  if not (math.isfinite(fps) and fps > 0) or count <= 0 or min(size) <= 0:
+    raise UserError(f"Video {path} reports fps {fps}, {count} frames, size "
+                    f"{size}: it is empty or corrupt; re-encode it.")
+  return fps, count, size
+
+
+def iter_frames(video_path: str, indices: Iterable[int]
+                ) -> Iterator[tuple[int, np.ndarray]]:
+  """Yields (index, RGB uint8 frame) for the requested frames, ascending.
+
+  Reads the video sequentially (no seeking, which is inexact for some mp4s).
+  """
+  wanted = sorted(set(int(i) for i in indices))
+  if not wanted:
+    return
+  cap = cv2.VideoCapture(video_path)
+  if not cap.isOpened():
+    raise UserError(f"Video {video_path} cannot be opened by OpenCV: check "
+                    "that it is a valid mp4.")
+  try:
+    position = 0
+    for index in wanted:
+      while position < index:
+        if not cap.grab():
+          break
+        position += 1
+      ok, frame = cap.read() if position == index else (False, None)
+      if not ok:
+        raise UserError(f"Video {video_path} ends before frame {index}: the "
+                        "video is shorter than its header or the labels say; "
+                        "re-encode it or fix the labels.")
+      position += 1
+      yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+  finally:
+    cap.release()
+
+
+def _need_file(root: str, folder: str, name: str) -> str:
+  path = os.path.join(root, folder, name)
+  if not os.path.isfile(path):
+    raise UserError(f"{path} is missing: every identity needs "
+                    f"{folder}/{name}.")
+  return path
+
+
+def _find_audio(root: str, identity: str) -> str:
+  found = [os.path.join(root, "audio", identity + ext)
+           for ext in AUDIO_EXTENSIONS
+           if os.path.isfile(os.path.join(root, "audio", identity + ext))]
+  if not found:
+    raise UserError(
+        f"{os.path.join(root, 'audio')} has no audio for {identity!r}: add "
+        f"audio/{identity}" + "{" + ",".join(AUDIO_EXTENSIONS) + "}.")
+  if len(found) > 1:
+    raise UserError(f"{identity!r} has several audio files ({', '.join(found)})"
+                    ": keep exactly one.")
+  return found[0]
+
+
+def _read_labels(path: str, frame_count: int) -> list[int]:
+  """The sorted, de-duplicated frame indices named by a label file."""
+  frames: set[int] = set()
+  with open(path, encoding="utf-8") as f:
+    for line_no, line in enumerate(f, 1):
+      tokens = line.split()
+      if not tokens:
+        continue
+      where = f"{path} line {line_no}"
+      if len(tokens) != 2:
+        raise UserError(f"{where}: expected 'first last' (two frame indices), "
+                        f"got {len(tokens)} tokens.")
+      first, last = (_frame_index(t, where) for t in tokens)
+      if first > last:
+        raise UserError(f"{where}: range {first}..{last} is reversed; write "
+                        "the first frame first.")
+      if last >= frame_count:
+        raise UserError(f"{where}: range {first}..{last} runs past the video's "
+                        f"last frame {frame_count - 1}: fix the label or use "
+                        "the matching video.")
+      frames.update(range(first, last + 1))
+  if not frames:
+    raise UserError(f"{path} names no frames: add lines 'first last'.")
+  return sorted(frames)
+
+
+def _frame_index(token: str, where: str) -> int:
+  try:
+    value = float(token)
+  except ValueError:
+    raise UserError(f"{where}: {token!r} is not a frame index.") from None
+  if not value.is_integer() or value < 0:
+    raise UserError(f"{where}: {token!r} is not a frame index (a whole "
+                    "number >= 0).")
+  return int(value)
+
+
+def _read_landmarks(path: str, frame_size: tuple[int, int]
+                    ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """{frame: (landmarks (106, 2), pose (3,), blink (2,))} from a landmark file."""
+  table = {}
+  with open(path, encoding="utf-8") as f:
+    for line_no, line in enumerate(f, 1):
+      tokens = line.split()
+      if not tokens:
+        continue
+      where = f"{path} line {line_no}"
+      if len(tokens) != N_TOKENS:
+        raise UserError(f"{where}: expected {N_TOKENS} tokens (name, W-H, "
+                        f"{N_POINTS} x-y points, 3 pose, 2 blink), got "
+                        f"{len(tokens)}.")
+      name = _NAME.fullmatch(tokens[0])
+      if not name:
+        raise UserError(f"{where}: first token {tokens[0]!r} is not "
+                        "'{frame}.jpg'.")
+      frame = int(name.group(1))
+      if frame in table:
+        raise UserError(f"{where}: frame {frame} appears twice; keep one line.")
+      size = _SIZE.fullmatch(tokens[1])
+      if not size or (int(size.group(1)), int(size.group(2))) != frame_size:
+        raise UserError(f"{where}: image size {tokens[1]!r} is not the video's "
+                        f"{frame_size[0]}-{frame_size[1]}: the landmarks must "
+                        "be in the video's pixels.")
+      points = []
+      for token in tokens[2:2 + N_POINTS]:
+        point = _POINT.fullmatch(token)
+        if not point:
+          raise UserError(f"{where}: {token!r} is not an 'x-y' point.")
+        points.append([float(point.group(1)), float(point.group(2))])
+      values = [_number(t, where) for t in tokens[2 + N_POINTS:]]
+      landmarks = np.asarray(points, np.float64)
+      if not np.all(np.isfinite(landmarks)) or not all(map(math.isfinite,
+                                                          values)):
+        raise UserError(f"{where}: holds NaN or inf; re-run the annotator for "
+                        f"frame {frame} or drop it from the labels.")
+      table[frame] = (landmarks, np.asarray(values[:3], np.float64),
+                      np.asarray(values[3:], np.float64))
+  return table
+
+
+def _number(token: str, where: str) -> float:
+  try:
+    return float(token)
+  except ValueError:
+    raise UserError(f"{where}: {token!r} is not a number.") from None
