@@ -2,7 +2,8 @@
 
   python launch.py --config configs/<job>.py --workdir DIR [--config.x=y ...]
 
-User mistakes end with one line on stderr and exit status 2, no traceback.
+User mistakes (a bad flag or config override, a missing file, an impossible
+value) end with one message on stderr and exit status 2, no traceback.
 """
 
 import sys
@@ -17,17 +18,38 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 flags.mark_flags_as_required(["config"])
 
 
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing, with config typos reported in one line."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(f"{e}. See python launch.py --helpshort.")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    reason = str(e).strip("'\"").replace("\\n", " ").replace("\n", " ").replace("\\'", "'")
+    _fail(f"bad --config override: {reason}")
+  return []
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _fail(f"unexpected arguments: {' '.join(argv[1:])}")
   from apb2face_jax import jobs  # pylint: disable=g-import-not-at-top  (after flags are parsed)
 
   try:
-    jobs.run(_CONFIG.value, _WORKDIR.value)
+    config = _CONFIG.value
+    config.get("job")  # the file is loaded lazily: this surfaces a load error here
+  except OSError as e:
+    _fail(f"could not load --config: {' '.join(str(e).split())}")
+  try:
+    jobs.run(config, _WORKDIR.value)
   except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    _fail(str(e))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -1,20 +1,47 @@
-"""Dispatches a launch config to its job, after configuring JAX once."""
+"""Dispatches a launch config to its job, after checking it and configuring JAX."""
+
+from typing import Any
 
 import ml_collections
 
 from apb2face_jax import runtime
 from apb2face_jax.errors import UserError
 
+# Fields a training config must hold, and what a valid value is.
+_TRAINING_CHECKS: dict[str, tuple[Any, str]] = {
+    "batch_size": (lambda v: v > 0, "a positive integer"),
+    "learning_rate": (lambda v: v > 0, "positive"),
+    "adam_b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "num_epochs": (lambda v: v > 0, "a positive integer"),
+    "lr_decay_epochs": (lambda v: v > 0, "a positive integer"),
+    "dtype": (lambda v: v in ("float32", "bfloat16"), "'float32' or 'bfloat16'"),
+    "keep_checkpoints": (lambda v: v > 0, "a positive integer"),
+    "image_size": (lambda v: v >= 32 and v % 32 == 0, "a multiple of 32, at least 32"),
+    "mask_weight": (lambda v: v >= 0, "zero or positive"),
+    "log_every_steps": (lambda v: v > 0, "a positive integer"),
+}
+
+
+def check_training_config(config: ml_collections.ConfigDict) -> None:
+  for name, (is_valid, expected) in _TRAINING_CHECKS.items():
+    if name in config and not is_valid(config[name]):
+      raise UserError(f"config.{name}={config[name]!r} is not valid: it must be {expected}.")
+
 
 def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, float]:
   """Runs `config.job` in `workdir` and returns what the job reports."""
   job = config.get("job")
-  if job not in ("predictor",):
-    raise UserError(f"config.job={job!r} is not a job this version runs: use configs/predictor.py.")
+  if job not in ("predictor", "reenactor"):
+    raise UserError(f"config.job={job!r} is not a job this version runs: "
+                    "use configs/predictor.py or configs/reenactor.py.")
   if not workdir:
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
+  check_training_config(config)
   runtime.configure(config.get("compilation_cache_dir"))
   from apb2face_jax import trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
-  from apb2face_jax.predictor_train import PredictorTask  # pylint: disable=g-import-not-at-top
-
-  return trainer.train_and_evaluate(config, workdir, PredictorTask)
+  if job == "predictor":
+    from apb2face_jax.predictor_train import PredictorTask as task  # pylint: disable=g-import-not-at-top
+  else:
+    from apb2face_jax.reenactor_train import ReenactorTask as task  # pylint: disable=g-import-not-at-top
+  return trainer.train_and_evaluate(config, workdir, task)

@@ -15,7 +15,7 @@ CPU_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "apb2face_jax" / "xla"
 
 
-def _gpu_plugin_installed() -> bool:
+def _accelerator_plugin_installed() -> bool:
   return any(importlib.util.find_spec(name) is not None for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "libtpu"))
 
 
@@ -26,7 +26,9 @@ def configure(cache_dir: str | os.PathLike | None = None, cpu_flags: bool = True
   Flags already in `XLA_FLAGS` are kept; ours are added only when absent.
   """
   platforms = os.environ.get("JAX_PLATFORMS", "")
-  on_cpu = platforms == "cpu" or (not platforms and not _gpu_plugin_installed())
+  if not platforms and not _accelerator_plugin_installed():
+    os.environ["JAX_PLATFORMS"] = platforms = "cpu"  # skips the noisy probe for a TPU that is not there
+  on_cpu = platforms == "cpu"
   if cpu_flags and on_cpu and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + CPU_XLA_FLAGS).strip()
   import jax  # pylint: disable=g-import-not-at-top  (after XLA_FLAGS)
