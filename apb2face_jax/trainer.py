@@ -37,6 +37,8 @@ class Task(Protocol):
   def picture(self, state: GanState, batch: dict) -> np.ndarray: ...  # host batch -> uint8 HWC
 
 
+CONFIG_FILE = "config.json"  # the run's config, next to its checkpoints (inference rebuilds the networks from it)
+
 TaskFactory = Callable[[ml_collections.ConfigDict, input_pipeline.Split, int], Task]
 
 
@@ -75,6 +77,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_tas
   """Trains (or resumes) in `workdir`; returns the final test metrics and baselines."""
   workdir = str(Path(workdir).absolute())
   Path(workdir).mkdir(parents=True, exist_ok=True)
+  if jax.process_index() == 0:
+    (Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
   parallel.initialize_distributed(config.distributed)
   mesh = parallel.make_mesh()
   parallel.check_global_batch(config.batch_size, mesh)

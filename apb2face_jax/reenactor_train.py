@@ -1,0 +1,147 @@
+"""FaceReenactor training: landmark image -> face, pix2pix-style (SPEC 4).
+
+Each step: G draws the face from the landmark image (rasterised on the device
+by `geometry.rasterise_landmarks`, the same drawing generation uses); D (a
+PatchGAN conditioned on a reference photo of the same person) is updated first
+on (reference, real) vs (reference, fake); then G, against the updated D, with
+BCE + 100 * L1 + `mask_weight` * L1 inside the dilated face polygon (the
+paper's mask loss; 0 gives the official code). G's forward runs once: its
+vector-Jacobian product carries the G loss back after the D update.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from apb2face_jax import geometry, input_pipeline
+from apb2face_jax.gan_state import GanState
+from apb2face_jax.models.predictor import NUM_POINTS
+from apb2face_jax.models.reenactor import PatchDiscriminator, make_generator
+from apb2face_jax.summary import grid, to_uint8
+from apb2face_jax.trainer import metric_sums
+
+STORED_SIZE = 256  # tfds_annvi stores 256x256 crops and landmarks in their pixels
+
+
+def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
+  """Adam; constant lr for `epochs_constant`, then linear decay to 0 over `epochs_decay`."""
+  constant = config.epochs_constant * steps_per_epoch
+  schedule = optax.join_schedules(
+      [optax.constant_schedule(config.learning_rate),
+       optax.linear_schedule(config.learning_rate, 0.0, max(1, config.epochs_decay * steps_per_epoch))],
+      [constant])
+  return optax.adam(schedule, b1=config.adam_b1, b2=config.adam_b2)
+
+
+def bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)))
+
+
+class ReenactorTask:
+  """The `trainer.Task` of the FaceReenactor (one identity, or every identity in the data)."""
+  name = "reenactor"
+  features = ("image", "landmarks")
+  reference_features = ("image",)
+  best_metric = "l1"
+
+  def __init__(self, config: ml_collections.ConfigDict, train: input_pipeline.Split, steps_per_epoch: int):
+    del train  # The reenactor needs no statistics of the training data.
+    self.config = config
+    self.size = config.image_size
+    dtype = jnp.dtype(config.dtype)
+    self.generator = make_generator(config.generator, ngf=config.ngf, dropout_rate=config.dropout_rate,
+                                    dtype=dtype, **config.generator_kwargs)
+    self.discriminator = PatchDiscriminator(ndf=config.ndf, dtype=dtype)
+    self.tx = make_optimizer(config, steps_per_epoch)
+    self._render = jax.jit(self.render)
+
+  def meta(self) -> dict[str, Any]:
+    c = self.config
+    return {"job": self.name, "num_points": NUM_POINTS, "generator": c.generator, "ngf": c.ngf,
+            "image_size": c.image_size, "generator_kwargs": dict(c.generator_kwargs)}
+
+  def create_state(self, rng: jax.Array) -> GanState:
+    g_rng, d_rng = jax.random.split(rng)
+    image = jnp.zeros((1, self.size, self.size, 3))
+    g_vars = dict(self.generator.init({"params": g_rng}, image, train=False))
+    d_params = self.discriminator.init(d_rng, jnp.zeros((1, self.size, self.size, 6)))["params"]
+    g_params = g_vars.pop("params")
+    return GanState.create(g_params, d_params, self.tx, self.tx, g_vars=g_vars)
+
+  def inputs(self, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(landmark image, real face, reference face, landmarks) at `image_size`."""
+    scale = self.size / STORED_SIZE
+    landmarks = batch["landmarks"] * scale
+    resize = lambda x: x if x.shape[1] == self.size else jax.image.resize(  # noqa: E731
+        x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True)
+    drawn = geometry.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius)
+    return drawn, resize(batch["image"]), resize(batch["ref_image"]), landmarks
+
+  def generate(self, g_params: Any, g_vars: Any, drawn: jax.Array, rng: jax.Array | None):
+    """Returns (fake, updated g_vars); dropout on and batch stats updated iff `rng` is given."""
+    train = rng is not None
+    variables = {"params": g_params, **g_vars}
+    if train and g_vars:
+      fake, new_vars = self.generator.apply(variables, drawn, train=True, rngs={"dropout": rng},
+                                            mutable=list(g_vars))
+      return fake.astype(jnp.float32), new_vars
+    fake = self.generator.apply(variables, drawn, train=train, rngs={"dropout": rng} if train else None)
+    return fake.astype(jnp.float32), g_vars
+
+  def judge(self, d_params: Any, reference: jax.Array, face: jax.Array) -> jax.Array:
+    pair = jnp.concatenate([reference, face], axis=-1)
+    return self.discriminator.apply({"params": d_params}, pair).astype(jnp.float32)
+
+  def train_step(self, state: GanState, batch: dict, rng: jax.Array) -> tuple[GanState, dict]:
+    c = self.config
+    drawn, real, ref, landmarks = self.inputs(batch)
+    (fake, g_vars), g_vjp = jax.vjp(lambda p: self.generate(p, state.g_vars, drawn, rng), state.g_params)
+    fixed_fake = jax.lax.stop_gradient(fake)
+
+    def d_loss(d_params):
+      return 0.5 * (bce_with_logits(self.judge(d_params, ref, fixed_fake), 0.0)
+                    + bce_with_logits(self.judge(d_params, ref, real), 1.0))
+
+    loss_d, d_grads = jax.value_and_grad(d_loss)(state.d_params)
+    state = state.update_d(d_grads)
+    mask = geometry.face_mask(landmarks, self.size) if c.mask_weight else None
+
+    def g_loss(face):
+      adv = bce_with_logits(self.judge(state.d_params, ref, face), 1.0)
+      l1 = jnp.mean(jnp.abs(face - real))
+      mask_l1 = jnp.mean(jnp.abs(face - real) * mask) if mask is not None else 0.0
+      return c.gan_weight * adv + c.l1_weight * l1 + c.mask_weight * mask_l1, (adv, l1, mask_l1)
+
+    (loss_g, (adv, l1, mask_l1)), fake_grad = jax.value_and_grad(g_loss, has_aux=True)(fake)
+    (g_grads,) = g_vjp((fake_grad, jax.tree.map(jnp.zeros_like, g_vars)))
+    state = state.update_g(g_grads, g_vars)
+    metrics = {"loss_g": loss_g, "loss_d": loss_d, "adv_g": adv, "l1": l1, "mask_l1": mask_l1}
+    return state.replace(step=state.step + 1), metrics
+
+  def render(self, state: GanState, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(landmark image, generated face, real face) at `image_size`, dropout off."""
+    drawn, real, _, _ = self.inputs(batch)
+    fake, _ = self.generate(state.g_params, state.g_vars, drawn, None)
+    return drawn, fake, real
+
+  def eval_step(self, state: GanState, batch: dict) -> dict[str, jax.Array]:
+    _, fake, real = self.render(state, batch)
+    return {"l1": metric_sums(jnp.mean(jnp.abs(fake - real), axis=(1, 2, 3)), batch["weight"])}
+
+  def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]:
+    """Test L1 (in [-1, 1] units, at `image_size`) of always drawing the mean training face."""
+    resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
+    chunks = lambda split: (np.arange(s, min(s + 64, len(split))) for s in range(0, len(split), 64))  # noqa: E731
+    mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0) for i in chunks(train)) / len(train)
+    error = sum(np.abs(np.asarray(resize(input_pipeline.decode_images(test, i))) - mean).mean((1, 2, 3)).sum()
+                for i in chunks(test)) / len(test)
+    return {"mean_face_l1": float(error)}
+
+  def picture(self, state: GanState, batch: dict) -> np.ndarray:
+    """Rows: landmark image | generated | real, for up to 8 test frames."""
+    batch = {k: v[:8] for k, v in batch.items() if k in ("image", "landmarks", "ref_image")}
+    return grid([to_uint8(x) for x in jax.device_get(self._render(state, batch))])
