@@ -3,6 +3,7 @@
 from typing import Any
 
 import ml_collections
+from absl import logging
 
 from apb2face_jax import runtime
 from apb2face_jax.errors import UserError
@@ -38,6 +39,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
   if not workdir:
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO
   runtime.configure(config.get("compilation_cache_dir"))
   from apb2face_jax import trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
   if job == "predictor":

@@ -1,0 +1,113 @@
+"""launch.py end to end on the builder's dummy data: train, resume, kill -9, SIGTERM.
+
+Each run is a real `python launch.py` subprocess, as a user would start it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DUMMY_RAW = REPO / "tfds_annvi" / "dummy_data"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+  """The dummy AnnVI root built once as `tfds_annvi/annvi` (13 train, 2 test frames)."""
+  import tfds_annvi
+  path = tmp_path_factory.mktemp("tfds")
+  tfds_annvi.prepare("annvi", data_dir=str(path), manual_dir=str(DUMMY_RAW))
+  return path
+
+
+def launch_args(workdir: Path, data_dir: Path, steps: int, *extra: str) -> list[str]:
+  return [sys.executable, str(REPO / "launch.py"), "--config", str(REPO / "configs" / "predictor.py"),
+          "--workdir", str(workdir), "--config.dataset=annvi", f"--config.manual_dir={DUMMY_RAW}",
+          f"--config.data_dir={data_dir}", "--config.batch_size=4", f"--config.num_train_steps={steps}",
+          "--config.checkpoint_every_epochs=1", "--config.log_every_steps=3", *extra]
+
+
+def run(args: list[str], **kw) -> subprocess.CompletedProcess:
+  return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO, **kw)
+
+
+def saved_steps(workdir: Path) -> list[int]:
+  ckpt = workdir / "checkpoints"
+  return sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) if ckpt.exists() else []
+
+
+def final_params(workdir: Path) -> list[np.ndarray]:
+  state = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(saved_steps(workdir)[-1]) / "state")
+  return [np.asarray(x) for x in jax.tree.leaves((state["g_params"], state["d_params"]))]
+
+
+def test_train_then_resume(data_dir, tmp_path):
+  first = run(launch_args(tmp_path, data_dir, 6))
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert "predictor: step 6" in first.stdout and "baseline/mean_landmarks_l1_px" in first.stdout
+  assert saved_steps(tmp_path)[-1] == 6
+  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+  assert list((tmp_path / "pictures").glob("predictor_test_*.png"))
+  assert (tmp_path / "config.json").exists()
+
+  again = run(launch_args(tmp_path, data_dir, 9))
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert "Resuming predictor from step 6" in again.stdout
+  assert saved_steps(tmp_path)[-1] == 9
+
+
+def start_and_wait_for_checkpoint(args: list[str], workdir: Path) -> subprocess.Popen:
+  proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+  deadline = time.time() + 240
+  while not saved_steps(workdir) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  return proc
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path):
+  steps = 60
+  straight = run(launch_args(tmp_path / "straight", data_dir, steps))
+  assert straight.returncode == 0, straight.stderr[-2000:]
+
+  killed = tmp_path / "killed"
+  proc = start_and_wait_for_checkpoint(launch_args(killed, data_dir, steps), killed)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert proc.returncode == -signal.SIGKILL
+  assert saved_steps(killed)[-1] < steps  # it really was interrupted
+
+  resumed = run(launch_args(killed, data_dir, steps))
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert "Resuming predictor from step" in resumed.stdout
+  for a, b in zip(final_params(tmp_path / "straight"), final_params(killed)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sigterm_saves_then_exits(data_dir, tmp_path):
+  proc = start_and_wait_for_checkpoint(launch_args(tmp_path, data_dir, 100000), tmp_path)
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 143
+  assert "SIGTERM: saving predictor at step" in out
+  stopped_at = int(out.split("SIGTERM: saving predictor at step ")[1].split()[0])
+  assert saved_steps(tmp_path)[-1] == stopped_at
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.batch_sise=4", "bad --config override: 'batch_sise' Did you mean \"batch_size\""),
+    ("--config.learning_rate=-1", "config.learning_rate=-1.0 is not valid"),
+    ("--config.manual_dir=/nonexistent/annvi", "/nonexistent/annvi"),
+])
+def test_user_mistakes_give_one_line_and_exit_2(data_dir, tmp_path, override, message):
+  result = run(launch_args(tmp_path, data_dir, 3, override, "--config.data_dir=" + str(tmp_path / "fresh")))
+  assert result.returncode == 2
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
