@@ -33,6 +33,10 @@ DELTA_N = 2
 STFT_PAD_MODE = "reflect"
 # A file whose peak amplitude is below this (-100 dBFS) counts as silent.
 SILENCE_PEAK = 1e-5
+# Inputs refused: below 8 kHz (telephone band) the MFCCs' mel bands above
+# 4 kHz hold nothing; more than 2 channels would mix non-speech channels.
+MIN_SAMPLE_RATE = 8000
+MAX_CHANNELS = 2
 
 MfccMode = Literal["compat", "corrected"]
 MFCC_MODES = ("compat", "corrected")
@@ -59,6 +63,8 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
       readable = path
     except soundfile.LibsndfileError:
       readable = _ffmpeg_to_wav(path, os.path.join(tmp, "decoded.wav"))
+    info = soundfile.info(readable)
+    _check_format(path, info.samplerate, info.channels)
     try:
       y, _ = librosa.load(readable, sr=sr, mono=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
@@ -77,6 +83,18 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
                     f"{SILENCE_PEAK}): check that it is the right track and "
                     "that it was exported with sound.")
   return y
+
+
+def _check_format(path: str, rate: int, channels: int) -> None:
+  """Refuses sample rates and channel counts the MFCC recipe cannot use."""
+  if rate < MIN_SAMPLE_RATE:
+    raise UserError(f"Audio file {path} has sample rate {rate} Hz, "
+                    f"below the supported {MIN_SAMPLE_RATE} Hz: use a recording "
+                    "of at least 8 kHz (44.1 kHz is what AnnVI used).")
+  if channels > MAX_CHANNELS:
+    raise UserError(f"Audio file {path} has {channels} channels; mono or "
+                    "stereo are supported: extract the speech channel, e.g. "
+                    "ffmpeg -i IN -af 'pan=mono|c0=c0' OUT.wav.")
 
 
 def _ffmpeg_to_wav(path: str, out: str) -> str:

@@ -79,10 +79,7 @@ def list_identities(root: str | os.PathLike) -> list[str]:
 def read_identity(root: str | os.PathLike, identity: str) -> RawIdentity:
   """Reads and checks the annotations of one identity."""
   root = check_root(root)
-  if (not identity or identity in (".", "..") or "/" in identity
-      or os.sep in identity or (os.altsep and os.altsep in identity)):
-    raise UserError(f"Identity {identity!r} is not a plain name: give the "
-                    "file stem, e.g. 'man1' for video/man1.mp4.")
+  check_identity(identity)
   video_path = _need_file(root, "video", identity + ".mp4")
   audio_path = _find_audio(root, identity)
   label_path = _need_file(root, "label", identity + ".txt")
@@ -104,6 +101,15 @@ def read_identity(root: str | os.PathLike, identity: str) -> RawIdentity:
       landmarks=np.stack([r[0] for r in rows]),
       pose=np.stack([r[1] for r in rows]),
       blink=np.stack([r[2] for r in rows]))
+
+
+def check_identity(identity: str) -> str:
+  """`identity` if it is a plain file name (no path separators), else a UserError."""
+  if (not identity or identity in (".", "..") or "/" in identity or "\\" in identity
+      or os.sep in identity or (os.altsep and os.altsep in identity)):
+    raise UserError(f"Identity {identity!r} is not a plain name: give the "
+                    "file stem, e.g. 'man1' for video/man1.mp4.")
+  return identity
 
 
 def video_info(path: str) -> tuple[float, int, tuple[int, int]]:

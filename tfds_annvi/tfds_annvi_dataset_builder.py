@@ -1,8 +1,9 @@
 """TFDS builder of AnnVI-style talking-face data: one example per video frame.
 
-Reads a raw AnnVI root (`apb2face_jax.raw_annvi`) and writes, per usable
-frame: the 256x256 face crop (SPEC 5), its 106 landmarks in crop pixels, pose,
-blink, the 64x60 MFCC window and where the frame came from.
+Reads a raw AnnVI root (`apb2face_jax.raw_annvi`) or the released AnnVI
+features (`apb2face_jax.annvi_features`) and writes, per usable frame: the
+256x256 face crop (SPEC 5), its 106 landmarks in crop pixels, pose, blink, the
+64x60 MFCC window and where the frame came from.
 
 `BUILDER_CONFIGS` lists the configs that need no flags (the embedded sample),
 so a plain `tfds build tfds_annvi` builds exactly those; the AnnVI configs,
@@ -19,38 +20,62 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from apb2face_jax import audio, geometry, raw_annvi
+from apb2face_jax import annvi_features, audio, geometry, raw_annvi
 from apb2face_jax.errors import UserError
 
 IMAGE_SIZE = 256
 JPEG_QUALITY = 95  # cv2.imwrite's default, which wrote the official crops
 TRAIN_FRACTION = 0.9  # SPEC 5: 90/10 per identity
 SAMPLE_DIR = pathlib.Path(__file__).parent / "sample"
+# The .t7 features store no frame rate; the AnnVI videos are YouTube clips,
+# assumed 30 fps (the paper and the code state none). Override per config.
+FEATURES_FPS = 30.0
+SPLITS = ("random", "time")
 
 
 @dataclasses.dataclass(eq=False)
 class AnnviConfig(tfds.core.BuilderConfig):
-  """source: 'sample' (embedded) or 'manual' (--manual_dir); MFCC delta mode;
-  seed of the random per-identity 90/10 frame split."""
+  """source: 'sample' (embedded), 'manual' (raw root as --manual_dir) or
+  'features' (released AnnVI features, root holding feature/, as
+  --manual_dir); MFCC delta mode (raw sources); per-identity 90/10 split of
+  the raw sources: 'random' (seeded by split_seed) or 'time' (the last 10 % of
+  each clip is test); frame rate given to 'features' frames, which the .t7
+  files do not store."""
   source: str = "sample"
   mfcc_mode: audio.MfccMode = "compat"
+  split: str = "random"
   split_seed: int = 0
+  features_fps: float = FEATURES_FPS
 
 
-def _config(name: str, source: str, mfcc_mode: str, what: str) -> AnnviConfig:
+def _config(name: str, source: str, mfcc_mode: str, what: str,
+            split: str = "random") -> AnnviConfig:
   deltas = {"compat": "deltas across coefficients, as the official script "
                       "(reproduces the released features)",
             "corrected": "deltas along time (corrected)"}[mfcc_mode]
+  order = {"random": "seeded random 90/10 split per identity",
+           "time": "time-ordered split: the last 10 % of each clip is test"
+           }[split]
   return AnnviConfig(name=name, source=source, mfcc_mode=mfcc_mode,
-                     description=f"{what}; MFCC {deltas}.")
+                     split=split,
+                     description=f"{what}; MFCC {deltas}; {order}.")
 
 
 _SAMPLE = "the embedded sample (one real clip, 'carphone', 120 frames)"
 _ANNVI = "an AnnVI raw root given as --manual_dir"
 SAMPLE_CONFIGS = (_config("sample", "sample", "compat", _SAMPLE),
                   _config("sample_corrected", "sample", "corrected", _SAMPLE))
-MANUAL_CONFIGS = (_config("annvi", "manual", "compat", _ANNVI),
-                  _config("annvi_corrected", "manual", "corrected", _ANNVI))
+MANUAL_CONFIGS = (
+    _config("sample_time", "sample", "compat", _SAMPLE, "time"),
+    _config("annvi", "manual", "compat", _ANNVI),
+    _config("annvi_corrected", "manual", "corrected", _ANNVI),
+    _config("annvi_time", "manual", "compat", _ANNVI, "time"),
+    _config("annvi_corrected_time", "manual", "corrected", _ANNVI, "time"),
+    AnnviConfig(name="annvi_features", source="features", description=(
+        "the released AnnVI features (feature/{id}/256_{train,test}.t7 and "
+        "256_image_crop/) under the root given as --manual_dir; MFCC as "
+        "stored (deltas across coefficients); the files' own train/test "
+        f"split; fps {FEATURES_FPS} (not stored in the files)")))
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -62,7 +87,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Put the raw AnnVI data in one folder (the manual dir) laid out as
   video/{id}.mp4, audio/{id}.m4a (or .wav/.flac/.mp3), label/{id}.txt,
-  landmark/{id}.txt, and pass it with `--manual_dir`.
+  landmark/{id}.txt, and pass it with `--manual_dir`. For the config
+  `annvi_features`, the manual dir holds the released
+  feature/{id}/256_{train,test}.t7 and feature/{id}/256_image_crop/.
   """
 
   @tfds.core.utils.classproperty
@@ -92,6 +119,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     """Reads and checks every identity before a single example is written."""
     root = self._raw_root(dl_manager)
+    if self.builder_config.source == "features":
+      splits = [annvi_features.read_identity(root, name)
+                for name in annvi_features.list_identities(root)]
+      return {s: self._generate_feature_examples([i[s] for i in splits])
+              for s in annvi_features.SPLITS}
+    if self.builder_config.split not in SPLITS:
+      raise UserError(f"Config {self.builder_config.name!r} has split "
+                      f"{self.builder_config.split!r}: use one of {SPLITS}.")
     identities = [raw_annvi.read_identity(root, name)
                   for name in raw_annvi.list_identities(root)]
     features = {}
@@ -121,15 +156,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f"manual dir, and it has none ({str(e).split('. ')[0]}). Pass it: "
           f"`tfds build tfds_annvi --config {self.builder_config.name} "
           "--manual_dir DIR` or tfds_annvi.prepare("
-          f"{self.builder_config.name!r}, manual_dir=DIR); DIR holds video/, "
-          "audio/, label/, landmark/.") from None
+          f"{self.builder_config.name!r}, manual_dir=DIR); DIR holds "
+          + ("feature/{id}/256_{train,test}.t7."
+             if self.builder_config.source == "features"
+             else "video/, audio/, label/, landmark/.")) from None
 
   def _split(self, ident: raw_annvi.RawIdentity
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random 90/10 split of one identity's frames (sorted)."""
+    """90/10 split of one identity's frames (each sorted): seeded random, or
+    time-ordered (the first 90 % train, the last 10 % test)."""
+    n_train = int(len(ident.frames) * TRAIN_FRACTION)
+    if self.builder_config.split == "time":
+      return ident.frames[:n_train], ident.frames[n_train:]
     seed = [self.builder_config.split_seed, zlib.crc32(ident.identity.encode())]
     order = np.random.default_rng(seed).permutation(len(ident.frames))
-    n_train = int(len(ident.frames) * TRAIN_FRACTION)
     return (np.sort(ident.frames[order[:n_train]]),
             np.sort(ident.frames[order[n_train:]]))
 
@@ -159,6 +199,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "identity": ident.identity,
             "frame": n,
             "fps": ident.fps,
+        }
+
+  def _generate_feature_examples(
+      self, splits: list[annvi_features.FeatureSplit]
+  ) -> Iterator[tuple[str, dict]]:
+    """One identity after another, in each .t7 file's order."""
+    for part in splits:
+      for i, n in enumerate(part.frames):
+        yield f"{part.identity}/{n:06d}", {
+            "image": annvi_features.read_jpeg(part.image_paths[i]),
+            "landmarks": part.landmarks[i],
+            "pose": part.pose[i],
+            "blink": part.blink[i],
+            "mfcc": part.mfcc[i],
+            "identity": part.identity,
+            "frame": int(n),
+            "fps": self.builder_config.features_fps,
         }
 
 

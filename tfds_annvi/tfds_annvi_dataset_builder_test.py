@@ -154,3 +154,12 @@ def test_sample_config(tmp_path):
   splits = builder.info.splits
   assert splits["train"].num_examples + splits["test"].num_examples > 0
   assert builder.as_data_source("test")[0]["identity"] == b"carphone"
+
+
+def test_time_ordered_split(tmp_path):
+  """`annvi_time`: the last 10 % of each clip (whole frames, at least one) is test."""
+  builder = _prepare(tmp_path, DUMMY, "annvi_time")
+  test = sorted((r["identity"].decode(), int(r["frame"]))
+                for r in builder.as_data_source("test"))
+  assert test == [("person_a", 9), ("person_b", 5)]
+  assert builder.info.splits["train"].num_examples == 13
