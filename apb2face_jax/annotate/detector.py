@@ -11,10 +11,11 @@ class FaceMeshDetector:
   """Finds one face per frame of a video; use as a context manager.
 
   Runs in video mode (tracking between frames) with iris refinement, so each
-  found face has 478 vertices.
+  found face has 478 vertices; `static_images=True` detects afresh in every
+  image (unrelated images, e.g. generated faces).
   """
 
-  def __init__(self, min_confidence: float = 0.5):
+  def __init__(self, min_confidence: float = 0.5, static_images: bool = False):
     try:
       from mediapipe.python.solutions import face_mesh  # pylint: disable=g-import-not-at-top
     except ImportError as error:
@@ -23,7 +24,7 @@ class FaceMeshDetector:
           'python3 -m venv /work/annot-venv && /work/annot-venv/bin/pip install '
           '-r tools/annotate-requirements.txt') from None
     self._mesh = face_mesh.FaceMesh(
-        static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+        static_image_mode=static_images, max_num_faces=1, refine_landmarks=True,
         min_detection_confidence=min_confidence,
         min_tracking_confidence=min_confidence)
 
