@@ -33,9 +33,19 @@ def check_training_config(config: ml_collections.ConfigDict) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, float]:
   """Runs `config.job` in `workdir` and returns what the job reports."""
   job = config.get("job")
+  if job == "evaluate":
+    if not workdir:
+      raise UserError("--workdir is required: give a directory for metrics.json, metrics.md and the images.")
+    runtime.configure(config.get("compilation_cache_dir"))
+    from apb2face_jax import evaluate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+    return evaluate.run(config, workdir)
+  if job == "generate":  # needs no --workdir; its config is checked by generate.run
+    runtime.configure(config.get("compilation_cache_dir"))
+    from apb2face_jax import generate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+    return generate.run(config)
   if job not in ("predictor", "reenactor"):
     raise UserError(f"config.job={job!r} is not a job this version runs: "
-                    "use configs/predictor.py or configs/reenactor.py.")
+                    "use configs/predictor.py, configs/reenactor.py or configs/generate.py.")
   if not workdir:
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)

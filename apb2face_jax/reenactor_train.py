@@ -72,13 +72,16 @@ class ReenactorTask:
     g_params = g_vars.pop("params")
     return GanState.create(g_params, d_params, self.tx, self.tx, g_vars=g_vars)
 
+  def landmark_image(self, landmarks: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Landmarks (B, 106, 2) in stored-crop pixels -> (landmark image, landmarks) at `image_size`."""
+    landmarks = landmarks * (self.size / STORED_SIZE)
+    return geometry.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius), landmarks
+
   def inputs(self, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(landmark image, real face, reference face, landmarks) at `image_size`."""
-    scale = self.size / STORED_SIZE
-    landmarks = batch["landmarks"] * scale
     resize = lambda x: x if x.shape[1] == self.size else jax.image.resize(  # noqa: E731
         x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True)
-    drawn = geometry.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius)
+    drawn, landmarks = self.landmark_image(batch["landmarks"])
     return drawn, resize(batch["image"]), resize(batch["ref_image"]), landmarks
 
   def generate(self, g_params: Any, g_vars: Any, drawn: jax.Array, rng: jax.Array | None):
