@@ -43,6 +43,17 @@ def median_seconds(fn: Callable[[], object], warmup: int = 2, repeats: int = 10,
   return statistics.median(times)
 
 
+def train_step_seconds(step: Callable, state: object, batch: object, **timing) -> float:
+  """Median seconds of a jitted `(state, batch, rng) -> (state, metrics)` step, state donated along."""
+  holder = {"state": state}
+
+  def once():
+    holder["state"], metrics = step(holder["state"], batch, jax.random.key(0))
+    jax.block_until_ready(metrics)
+
+  return median_seconds(once, **timing)
+
+
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
   print(f"\n{title}\n{machine()}\n")
   print("| " + " | ".join(header) + " |")

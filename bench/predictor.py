@@ -45,13 +45,7 @@ def main() -> None:
       rows.append([f"inference, batch {n}", dtype, seconds * 1e3, n / seconds])
     step = jax.jit(task.train_step, donate_argnums=(0,))
     batch = jax.device_put(inputs(args.train_batch))
-    holder = {"state": state}
-
-    def train_once():
-      holder["state"], metrics = step(holder["state"], batch, jax.random.key(0))
-      jax.block_until_ready(metrics)
-
-    seconds = common.median_seconds(train_once)
+    seconds = common.train_step_seconds(step, state, batch)
     rows.append([f"G+D train step, batch {args.train_batch}", dtype, seconds * 1e3, args.train_batch / seconds])
   common.print_table("GeometryPredictor (SPEC 1; 0.256 GFLOP/frame forward)",
                      ["case", "dtype", "ms per call (median)", "frames (or train samples) / s"], rows)

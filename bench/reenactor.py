@@ -48,13 +48,7 @@ def main() -> None:
       rows.append([f"generator, batch {n}", dtype, seconds * 1e3, n / seconds])
     step = jax.jit(task.train_step, donate_argnums=(0,))
     batch = jax.device_put(batch_of(args.train_batch))
-    holder = {"state": state}
-
-    def train_once():
-      holder["state"], metrics = step(holder["state"], batch, jax.random.key(0))
-      jax.block_until_ready(metrics)
-
-    seconds = common.median_seconds(train_once, warmup=1, repeats=args.repeats, min_seconds=0.5)
+    seconds = common.train_step_seconds(step, state, batch, warmup=1, repeats=args.repeats, min_seconds=0.5)
     rows.append([f"G+D train step, batch {args.train_batch}", dtype, seconds * 1e3, args.train_batch / seconds])
   common.print_table(f"FaceReenactor, variant '{args.variant}' ({config.generator}, ngf {config.ngf}, "
                      f"{config.image_size}x{config.image_size})",
