@@ -41,6 +41,12 @@ def bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
   return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)))
 
 
+def face_region_l1(fake: jax.Array, real: jax.Array, landmarks: jax.Array) -> jax.Array:
+  """Per-example L1 inside the (dilated) face mask of `landmarks`: (B,)."""
+  mask = geometry.face_mask(landmarks, fake.shape[1])
+  return jnp.sum(jnp.abs(fake - real) * mask, axis=(1, 2, 3)) / (3 * jnp.maximum(jnp.sum(mask, axis=(1, 2, 3)), 1.0))
+
+
 class ReenactorTask:
   """The `trainer.Task` of the FaceReenactor (one identity, or every identity in the data)."""
   name = "reenactor"
@@ -133,16 +139,23 @@ class ReenactorTask:
 
   def eval_step(self, state: GanState, batch: dict) -> dict[str, jax.Array]:
     _, fake, real = self.render(state, batch)
-    return {"l1": metric_sums(jnp.mean(jnp.abs(fake - real), axis=(1, 2, 3)), batch["weight"])}
+    _, landmarks = self.landmark_image(batch["landmarks"])
+    return {"l1": metric_sums(jnp.mean(jnp.abs(fake - real), axis=(1, 2, 3)), batch["weight"]),
+            "face_l1": metric_sums(face_region_l1(fake, real, landmarks), batch["weight"])}
 
   def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]:
-    """Test L1 (in [-1, 1] units, at `image_size`) of always drawing the mean training face."""
+    """Test L1 (in [-1, 1] units, at `image_size`; whole image and face region) of the mean training face."""
     resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
     chunks = lambda split: (np.arange(s, min(s + 64, len(split))) for s in range(0, len(split), 64))  # noqa: E731
     mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0) for i in chunks(train)) / len(train)
-    error = sum(np.abs(np.asarray(resize(input_pipeline.decode_images(test, i))) - mean).mean((1, 2, 3)).sum()
-                for i in chunks(test)) / len(test)
-    return {"mean_face_l1": float(error)}
+    face_l1 = jax.jit(face_region_l1)
+    whole, face = 0.0, 0.0
+    for i in chunks(test):
+      real = resize(input_pipeline.decode_images(test, i))
+      landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
+      whole += float(jnp.abs(real - mean).mean((1, 2, 3)).sum())
+      face += float(face_l1(jnp.broadcast_to(mean, real.shape), real, landmarks).sum())
+    return {"mean_face_l1": whole / len(test), "mean_face_face_l1": face / len(test)}
 
   def picture(self, state: GanState, batch: dict) -> np.ndarray:
     """Rows: landmark image | generated | real, for up to 8 test frames."""

@@ -111,3 +111,16 @@ def test_user_mistakes_give_one_line_and_exit_2(data_dir, tmp_path, override, me
   assert result.returncode == 2
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_reenactor_trains_and_leaves_its_picture_grid(data_dir, tmp_path):
+  args = [sys.executable, str(REPO / "launch.py"), "--config", str(REPO / "configs" / "reenactor.py"),
+          "--workdir", str(tmp_path), "--config.dataset=annvi", f"--config.manual_dir={DUMMY_RAW}",
+          f"--config.data_dir={data_dir}", "--config.batch_size=2", "--config.num_train_steps=3",
+          "--config.image_size=32", "--config.ngf=4", "--config.ndf=4", "--config.generator_kwargs.n_blocks=1"]
+  result = run(args)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "reenactor: step 3" in result.stdout and "baseline/mean_face_l1" in result.stdout
+  assert "test/face_l1" in result.stdout
+  assert saved_steps(tmp_path) == [3]
+  assert list((tmp_path / "pictures").glob("reenactor_test_*.png"))
