@@ -33,6 +33,7 @@ def check_training_config(config: ml_collections.ConfigDict) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, float]:
   """Runs `config.job` in `workdir` and returns what the job reports."""
   job = config.get("job")
+  logging.set_verbosity(logging.WARNING)  # TFDS and Orbax log every step at INFO
   if job == "evaluate":
     if not workdir:
       raise UserError("--workdir is required: give a directory for metrics.json, metrics.md and the images.")
@@ -49,7 +50,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
   if not workdir:
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO
   runtime.configure(config.get("compilation_cache_dir"))
   from apb2face_jax import trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
   if job == "predictor":
