@@ -27,7 +27,8 @@ def make_task(**overrides) -> PredictorTask:
   return PredictorTask(config, train=None, steps_per_epoch=10)
 
 
-def run_steps(task: PredictorTask, mesh: jax.sharding.Mesh, batch: dict, steps: int):
+def run_steps(task, mesh: jax.sharding.Mesh, batch: dict, steps: int):
+  """`steps` jitted train steps of any trainer Task on `mesh`: (final state, metrics per step)."""
   state = parallel.replicate(task.create_state(jax.random.key(0)), mesh)
   step_fn = jax.jit(task.train_step, in_shardings=(parallel.replicated(mesh), parallel.data_sharded(mesh),
                                                    parallel.replicated(mesh)))

@@ -7,6 +7,7 @@ import numpy as np
 from apb2face_jax import parallel
 from apb2face_jax.reenactor_train import ReenactorTask, face_region_l1, make_optimizer
 from configs import reenactor as reenactor_config
+from tests.test_predictor_train import run_steps as run_task_steps
 
 
 def tiny_config(**overrides):
@@ -25,15 +26,7 @@ def fixed_batch(n: int = 4) -> dict[str, np.ndarray]:
 
 
 def run_steps(config, mesh, batch, steps):
-  task = ReenactorTask(config, train=None, steps_per_epoch=100)
-  state = parallel.replicate(task.create_state(jax.random.key(0)), mesh)
-  step = jax.jit(task.train_step, in_shardings=(parallel.replicated(mesh), parallel.data_sharded(mesh),
-                                                parallel.replicated(mesh)))
-  history = []
-  for i in range(steps):
-    state, metrics = step(state, parallel.shard_batch(batch, mesh), jax.random.key(i))
-    history.append(jax.device_get(metrics))
-  return state, history
+  return run_task_steps(ReenactorTask(config, train=None, steps_per_epoch=100), mesh, batch, steps)
 
 
 def test_steps_lower_the_l1_on_a_fixed_batch():
