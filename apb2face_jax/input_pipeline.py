@@ -12,6 +12,7 @@ the batches an uninterrupted run would have seen.
 
 import concurrent.futures
 import dataclasses
+import functools
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,7 +37,9 @@ class Split:
   def __len__(self) -> int:
     return len(self.identity)
 
+  @functools.cached_property
   def same_identity_pools(self) -> list[np.ndarray]:
+    """Indices of each identity's frames (computed once, read by every batch)."""
     return [np.flatnonzero(self.identity == k) for k in range(len(self.identity_names))]
 
 
@@ -83,7 +86,7 @@ def train_indices(n_examples: int, batch_size: int, seed: int, step: int) -> np.
 def reference_indices(split: Split, indices: np.ndarray, seed: int, step: int) -> np.ndarray:
   """For each example, a random other frame of the same identity (itself if it is alone)."""
   rng = np.random.default_rng([seed, step, 1])
-  pools = split.same_identity_pools()
+  pools = split.same_identity_pools
   refs = []
   for i in indices:
     pool = pools[split.identity[i]]
