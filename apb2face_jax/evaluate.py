@@ -23,7 +23,7 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
-from apb2face_jax import inference, input_pipeline
+from apb2face_jax import generate, inference, input_pipeline
 from apb2face_jax.errors import UserError
 from apb2face_jax.metrics import face_errors, fid, redetect
 from apb2face_jax.metrics.ssim import ssim
@@ -61,7 +61,7 @@ class _Evaluator:
     self.dataset = data.dataset
     self.split = input_pipeline.load_split(input_pipeline.prepare_dataset(data), config.split)
     self.reenactors: dict[str, inference.Reenactor] = {}
-    self._generators: dict[str, Any] = {}
+    self._generators: dict[str, generate.Generator] = {}
     self.unavailable: dict[str, str] = {}
     self._inception = None
     if not config.fid:
@@ -82,19 +82,12 @@ class _Evaluator:
       self.reenactors[workdir] = inference.load_reenactor(workdir, self.config.reenactor_checkpoint)
     return self.reenactors[workdir]
 
-  def _generator(self, identity: str):
-    """Jitted (mfcc, pose, blink) -> (predicted landmarks, face in [-1, 1]) for `identity`'s reenactor."""
+  def _generator(self, identity: str) -> generate.Generator:
+    """The fused predictor -> rasteriser -> reenactor of `identity`'s reenactor (one compile)."""
     workdir = self.reenactor_workdir(identity)
     if workdir not in self._generators:
-      predictor, reenactor = self.predictor, self.reenactor(identity)
-
-      @jax.jit
-      def generate(p_params, r_params, r_vars, mfcc, pose, blink):
-        landmarks = predictor.apply(p_params, mfcc, pose, blink)
-        return landmarks, reenactor.apply(r_params, r_vars, reenactor.draw(landmarks))
-
-      self._generators[workdir] = lambda *signals: generate(  # noqa: E731
-          predictor.params, reenactor.params, reenactor.variables, *signals)
+      self._generators[workdir] = generate.Generator(self.predictor, self.reenactor(identity),
+                                                     batch_size=self.config.batch_size)
     return self._generators[workdir]
 
   def indices(self, identity: str) -> np.ndarray:
@@ -105,19 +98,14 @@ class _Evaluator:
     """`identity`'s reenactor driven by `driver`'s test signals (the same identity, or cross)."""
     size = self.reenactor(identity).image_size
     resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], size, size, 3), "linear", antialias=True))
-    generate, columns = self._generator(identity), self.split.columns
+    columns = self.split.columns
     drive, own = self.indices(driver), self.indices(identity)
     b = self.config.batch_size
-    drawn, fake = [], []
-    for start in range(0, len(drive), b):
-      idx = drive[start:start + b]
-      padded = np.concatenate([idx, np.repeat(idx[-1:], b - len(idx))])  # one batch shape, one compile
-      landmarks, faces = generate(*(columns[k][padded] for k in ("mfcc", "pose", "blink")))
-      drawn.append(np.asarray(landmarks)[:len(idx)])
-      fake.append(to_uint8(faces)[:len(idx)])
+    frames = self._generator(identity)(*(columns[k][drive] for k in ("mfcc", "pose", "blink")))
     real = [to_uint8(resize(input_pipeline.decode_images(self.split, own[s:s + b]))) for s in range(0, len(own), b)]
-    return Faces(identity, columns["frame"][drive], np.concatenate(real), np.concatenate(fake),
-                 columns["landmarks"][drive], np.concatenate(drawn), columns["pose"][drive], columns["blink"][drive])
+    return Faces(identity, columns["frame"][drive], np.concatenate(real), np.stack([f.face for f in frames]),
+                 columns["landmarks"][drive], np.stack([f.landmarks for f in frames]), columns["pose"][drive],
+                 columns["blink"][drive])
 
   def save(self, images: np.ndarray, frames: np.ndarray, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
