@@ -20,7 +20,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from apb2face_jax import audio, raw_annvi, t7
+from apb2face_jax import audio, raw_annvi, torch_save
 from apb2face_jax.errors import UserError
 
 FEATURE_DIR = "feature"
@@ -81,7 +81,7 @@ def read_split(root: str | os.PathLike, identity: str, split: str
   if not os.path.isfile(path):
     raise UserError(f"{path} is missing: every identity folder under "
                     f"{FEATURE_DIR}/ needs {SIZE}_train.t7 and {SIZE}_test.t7.")
-  data = t7.load(path)
+  data = torch_save.load(path)
   if not isinstance(data, dict) or any(k not in data for k in KEYS):
     got = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
     raise UserError(f"{path} does not hold a dict with keys {', '.join(KEYS)} "

@@ -16,27 +16,25 @@ Inputs, as the official code saves them:
   the PatchGAN's `<epoch>_net_D.pth` beside it is converted when present.
 
 Files are read with `torch.load(weights_only=True)` when torch is installed,
-else with a restricted unpickler of the zip format that builds numpy arrays and
-nothing else. Parameter names and layouts: the tables in
+else with `apb2face_jax.torch_save`'s restricted unpickler, which builds numpy
+arrays and nothing else. Parameter names and layouts: the tables in
 `apb2face_jax/models/predictor.py` and `models/reenactor.py`.
 """
 
 import argparse
-import collections
 import pickle
 import re
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import ml_collections
 import numpy as np
 from flax import traverse_util
 
+from apb2face_jax import torch_save
 from apb2face_jax.errors import UserError
 
 StateDict = dict[str, np.ndarray]
@@ -47,66 +45,6 @@ _IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 # ---------------------------------------------------------------------------
 # Reading torch.save files.
-
-_STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
-    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}
-
-
-def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
-                    *unused: Any) -> np.ndarray:
-  """The array `torch._utils._rebuild_tensor_v2` would view in `storage`."""
-  del unused  # requires_grad, backward hooks, metadata
-  strides = [s * storage.itemsize for s in stride]
-  return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size), strides=strides).copy()
-
-
-class _StateDictUnpickler(pickle.Unpickler):
-  """Unpickles the `data.pkl` of a torch zip checkpoint: dicts, numbers, strings and tensors only."""
-
-  def __init__(self, archive: zipfile.ZipFile, prefix: str, path: Path):
-    super().__init__(archive.open(prefix + "data.pkl"))
-    self._archive, self._prefix, self._path = archive, prefix, path
-    order = prefix + "byteorder"
-    self._byteorder = "<" if order not in archive.namelist() or archive.read(order) == b"little" else ">"
-    self._storages: dict[str, np.ndarray] = {}
-
-  def find_class(self, module: str, name: str) -> Any:
-    if (module, name) == ("collections", "OrderedDict"):
-      return collections.OrderedDict
-    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-      return _rebuild_tensor
-    if module == "torch" and name in _STORAGE_DTYPES:
-      return np.dtype(_STORAGE_DTYPES[name])
-    raise UserError(f"{self._path} is not a plain PyTorch state dict: it refers to {module}.{name}, which is "
-                    "not read without torch. Install torch (pip install -r requirements-eval.txt) "
-                    "or pass an official APB2Face checkpoint.")
-
-  def persistent_load(self, pid: Any) -> np.ndarray:
-    kind, dtype, key, _, _ = pid
-    if kind != "storage":
-      raise UserError(f"{self._path}: unknown persistent record {kind!r} in a torch checkpoint.")
-    if key not in self._storages:
-      data = self._archive.read(f"{self._prefix}data/{key}")
-      self._storages[key] = np.frombuffer(data, dtype.newbyteorder(self._byteorder))
-    return self._storages[key]
-
-
-def _read_torch_zip(path: Path) -> Any:
-  if not zipfile.is_zipfile(path):
-    raise UserError(f"{path} is not a zip-format torch checkpoint (PyTorch >= 1.6). An older file needs "
-                    "torch to read: pip install -r requirements-eval.txt")
-  with zipfile.ZipFile(path) as archive:
-    pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-    if len(pickles) != 1:
-      raise UserError(f"{path} is a zip file but not a torch checkpoint (no single data.pkl in it).")
-    try:
-      return _StateDictUnpickler(archive, pickles[0][: -len("data.pkl")], path).load()
-    except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError) as e:
-      raise UserError(f"{path} could not be read as a torch checkpoint ({e}).") from None
-
 
 def _to_numpy(obj: Any) -> Any:
   """torch tensors anywhere in dicts -> numpy arrays (floating ones as float32)."""
@@ -127,7 +65,7 @@ def load_torch_file(path: str | Path) -> Any:
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:
-    return _read_torch_zip(path)
+    return torch_save.load(path, allow_tensors=True)
   try:
     return _to_numpy(torch.load(path, map_location="cpu", weights_only=True))
   except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:

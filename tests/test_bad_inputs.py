@@ -18,7 +18,7 @@ import pytest
 import soundfile
 
 from apb2face_jax.errors import UserError
-from tests.test_t7 import write_legacy
+from tests.test_torch_save import write_legacy
 from tfds_annvi import tfds_annvi_dataset_builder as annvi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +43,9 @@ def _wav(path: Path, seconds: float, rate: int = 16000, channels: int = 1,
 def _t7_edit(identity: str, split: str, edit):
   """Rewrites feature/{identity}/256_{split}.t7 (legacy format) after edit(data)."""
   def breaker(root: Path) -> None:
-    from apb2face_jax import t7  # pylint: disable=g-import-not-at-top
+    from apb2face_jax import torch_save  # pylint: disable=g-import-not-at-top
     path = root / "feature" / identity / f"256_{split}.t7"
-    data = t7.load(path)
+    data = torch_save.load(path)
     edit(data)
     write_legacy(path, data)
   return breaker

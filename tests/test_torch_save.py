@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apb2face_jax import annvi_features, t7
+from apb2face_jax import annvi_features, torch_save
 from apb2face_jax.errors import UserError
 
 T7_ROOT = Path(__file__).resolve().parents[1] / "tfds_annvi" / "dummy_data_t7"
@@ -24,7 +24,7 @@ REFUSED = T7_ROOT / "refused"
 def write_legacy(path: Path, obj: object) -> None:
   """A legacy-format torch.save file written by hand (protocol 2, as torch)."""
   with open(path, "wb") as f:
-    for part in (t7.LEGACY_MAGIC, t7.LEGACY_PROTOCOL, {"little_endian": True}):
+    for part in (torch_save.LEGACY_MAGIC, torch_save.LEGACY_PROTOCOL, {"little_endian": True}):
       pickle.dump(part, f, protocol=2)
     pickle.dump(obj, f, protocol=2)
     pickle.dump([], f, protocol=2)
@@ -34,7 +34,7 @@ def write_legacy(path: Path, obj: object) -> None:
 def test_reads_both_formats(identity, is_zip):
   path = FEATURE / identity / "256_train.t7"
   assert zipfile.is_zipfile(path) == is_zip
-  data = t7.load(path)
+  data = torch_save.load(path)
   assert sorted(data) == sorted(annvi_features.KEYS)
   n = len(data["img_paths"])
   assert all(len(data[k]) == n for k in annvi_features.KEYS)
@@ -47,7 +47,7 @@ def test_reads_both_formats(identity, is_zip):
 @pytest.mark.parametrize("name", ["foreign_zip.t7", "foreign_legacy.t7"])
 def test_refuses_a_foreign_global(name):
   with pytest.raises(UserError, match=r"pickle global '(posix|nt|os)\.system'") as e:
-    t7.load(REFUSED / name)
+    torch_save.load(REFUSED / name)
   assert name in str(e.value)
 
 
@@ -55,14 +55,14 @@ def test_refuses_a_foreign_global(name):
 def test_refuses_torch_tensors(name):
   with pytest.raises(UserError, match=r"torch\._utils\._rebuild_tensor_v2.*"
                                       r"Torch tensors are not supported"):
-    t7.load(REFUSED / name)
+    torch_save.load(REFUSED / name)
 
 
 def test_numpy_scalars_and_arrays_round_trip(tmp_path):
   obj = {"a": [np.float32(1.5), np.int64(3)], "b": np.arange(6.0).reshape(2, 3),
          "c": ("text", b"bytes", 2.5, None, True)}
   write_legacy(tmp_path / "x.t7", obj)
-  got = t7.load(tmp_path / "x.t7")
+  got = torch_save.load(tmp_path / "x.t7")
   assert got["a"] == [1.5, 3] and got["a"][0].dtype == np.float32
   np.testing.assert_array_equal(got["b"], obj["b"])
   assert got["c"] == obj["c"]
@@ -73,11 +73,11 @@ def test_codecs_encode_only_latin1(tmp_path):
   body = b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00xX\x05\x00\x00\x00rot13\x86R."
   path = tmp_path / "x.t7"
   with open(path, "wb") as f:
-    for part in (t7.LEGACY_MAGIC, t7.LEGACY_PROTOCOL, {}):
+    for part in (torch_save.LEGACY_MAGIC, torch_save.LEGACY_PROTOCOL, {}):
       pickle.dump(part, f, protocol=2)
     f.write(body)
   with pytest.raises(UserError, match="not a readable torch.save file"):
-    t7.load(path)
+    torch_save.load(path)
 
 
 @pytest.mark.parametrize("content,message", [
@@ -89,7 +89,7 @@ def test_refuses_non_torch_files(tmp_path, content, message):
   path = tmp_path / "x.t7"
   path.write_bytes(content)
   with pytest.raises(UserError, match=message):
-    t7.load(path)
+    torch_save.load(path)
 
 
 def test_zip_without_data_pkl(tmp_path):
@@ -97,11 +97,11 @@ def test_zip_without_data_pkl(tmp_path):
   with zipfile.ZipFile(path, "w") as z:
     z.writestr("x/version", "3")
   with pytest.raises(UserError, match="data.pkl"):
-    t7.load(path)
+    torch_save.load(path)
 
 
 def test_feature_split_matches_the_file():
-  raw = t7.load(FEATURE / "alice" / "256_test.t7")
+  raw = torch_save.load(FEATURE / "alice" / "256_test.t7")
   split = annvi_features.read_split(T7_ROOT, "alice", "test")
   assert split.frames.tolist() == [3, 8]
   np.testing.assert_allclose(split.landmarks[1].reshape(-1), raw["lands"][1], rtol=1e-6)
