@@ -144,18 +144,31 @@ class ReenactorTask:
             "face_l1": metric_sums(face_region_l1(fake, real, landmarks), batch["weight"])}
 
   def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]:
-    """Test L1 (in [-1, 1] units, at `image_size`; whole image and face region) of the mean training face."""
+    """Test L1 (in [-1, 1] units, at `image_size`; whole image and face region) of two non-learned answers.
+
+    `mean_face`: the mean training image. `nearest_frame`: the training frame of the same
+    identity whose landmarks are nearest (mean point distance), i.e. what a generator that
+    memorised every training frame and picked the closest would give: a floor for
+    interpolating between training frames, not a bound on what generalises.
+    """
     resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
     chunks = lambda split: (np.arange(s, min(s + 64, len(split))) for s in range(0, len(split), 64))  # noqa: E731
     mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0) for i in chunks(train)) / len(train)
     face_l1 = jax.jit(face_region_l1)
-    whole, face = 0.0, 0.0
+    train_points = train.columns["landmarks"]  # (N, 106, 2)
+    train_names = np.asarray(train.identity_names)[train.identity]
+    sums = dict.fromkeys(("mean_face_l1", "mean_face_face_l1", "nearest_frame_l1", "nearest_frame_face_l1"), 0.0)
     for i in chunks(test):
       real = resize(input_pipeline.decode_images(test, i))
       landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
-      whole += float(jnp.abs(real - mean).mean((1, 2, 3)).sum())
-      face += float(face_l1(jnp.broadcast_to(mean, real.shape), real, landmarks).sum())
-    return {"mean_face_l1": whole / len(test), "mean_face_face_l1": face / len(test)}
+      distance = np.linalg.norm(test.columns["landmarks"][i][:, None] - train_points[None], axis=-1).mean(-1)
+      same = np.asarray(test.identity_names)[test.identity[i]][:, None] == train_names[None]
+      nearest = np.where(same | ~same.any(1, keepdims=True), distance, np.inf).argmin(1)  # any identity if none
+      nearest_face = resize(input_pipeline.decode_images(train, nearest))
+      for name, guess in (("mean_face", jnp.broadcast_to(mean, real.shape)), ("nearest_frame", nearest_face)):
+        sums[f"{name}_l1"] += float(jnp.abs(real - guess).mean((1, 2, 3)).sum())
+        sums[f"{name}_face_l1"] += float(face_l1(guess, real, landmarks).sum())
+    return {k: v / len(test) for k, v in sums.items()}
 
   def picture(self, state: GanState, batch: dict) -> np.ndarray:
     """Rows: landmark image | generated | real, for up to 8 test frames."""

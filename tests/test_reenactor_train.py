@@ -1,10 +1,13 @@
 """The reenactor's pure D-then-G step on a tiny network: it learns, bf16 runs, 2 devices = 1."""
 
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
-from apb2face_jax import parallel
+from apb2face_jax import input_pipeline, parallel
 from apb2face_jax.reenactor_train import ReenactorTask, face_region_l1, make_optimizer
 from configs import reenactor as reenactor_config
 from tests.test_predictor_train import run_steps as run_task_steps
@@ -75,3 +78,36 @@ def test_face_region_l1_ignores_the_background():
   real = jnp.zeros((1, 32, 32, 3))
   fake = real.at[:, 0, 0].set(1.0)  # a corner pixel, outside the face
   assert float(face_region_l1(fake, real, landmarks)[0]) == 0.0
+
+
+class _Images(list):
+  """A stand-in for a TFDS data source: `__getitems__` of {'image': PNG bytes} records."""
+
+  def __getitems__(self, indices):
+    return [{"image": self[i]} for i in indices]
+
+
+def _split(images: list[np.ndarray], landmarks: np.ndarray, identities: list[str]) -> input_pipeline.Split:
+  encoded = []
+  for image in images:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    encoded.append(buffer.getvalue())
+  names = sorted(set(identities))
+  return input_pipeline.Split(columns={"landmarks": landmarks.astype(np.float32)},
+                              identity=np.asarray([names.index(x) for x in identities], np.int32),
+                              identity_names=names, images=_Images(encoded), fps=30.0)
+
+
+def test_baselines_mean_face_and_nearest_frame_of_the_same_identity():
+  rng = np.random.default_rng(0)
+  faces = [np.full((256, 256, 3), value, np.uint8) for value in (64, 192, 128)]  # mean: 128
+  points = rng.uniform(60, 200, (3, 106, 2))
+  # Test frame: face 0's image with landmarks a bit off face 0's, exactly on face 2's, which
+  # belongs to someone else and must not be picked.
+  points[2] = points[0] + 3.0
+  train = _split(faces, points, ["me", "me", "other"])
+  test = _split([faces[0]], points[2:], ["me"])
+  result = ReenactorTask(tiny_config(), train=None, steps_per_epoch=1).baselines(train, test)
+  assert result["nearest_frame_l1"] < 1e-6 and result["nearest_frame_face_l1"] < 1e-6
+  np.testing.assert_allclose([result["mean_face_l1"], result["mean_face_face_l1"]], 64 / 127.5, rtol=1e-5)
