@@ -175,6 +175,17 @@ def test_conv_transpose_matches_torch_semantics(kernel: int, padding: int, outpu
   np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_subpixel_transpose_equals_the_plain_transposed_conv():
+  """Same parameters, same outputs and input gradients as the layer it stands for."""
+  fast, plain = reenactor.SubpixelConvTranspose(4), reenactor._conv_transpose(4, 3, 1, 1, "up", jnp.float32)
+  x = jax.random.normal(jax.random.key(0), (2, 12, 10, 5))
+  params = plain.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, fast.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+  np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-5, atol=1e-5)
+  grad = lambda layer: jax.grad(lambda x: jnp.sum(jnp.sin(layer.apply(params, x))))(x)  # noqa: E731
+  np.testing.assert_allclose(grad(fast), grad(plain), rtol=1e-5, atol=1e-5)
+
+
 def test_instance_norm_matches_torch_definition():
   x = np.random.default_rng(0).normal(3.0, 2.0, size=(2, 5, 4, 3)).astype(np.float32)
   mean = x.mean(axis=(1, 2), keepdims=True)
