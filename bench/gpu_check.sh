@@ -10,3 +10,11 @@ export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 bench/predictor.py --batched 300
 python3 bench/reenactor.py --variant paper --batched 64 --train-batch 16 --repeats 10
+# Side by side with the official modules when torch (CUDA) and a checkout are there
+# (OFFICIAL_REPO, default .official/APB2Face: git clone https://github.com/zhangzjn/APB2Face).
+official="${OFFICIAL_REPO:-.official/APB2Face}"
+if [ -d "$official" ] && python3 -c "import torch" 2>/dev/null; then
+  python3 bench/compare_official.py --official-repo "$official" --reenactor-train-batch 16
+else
+  echo "compare_official skipped: needs torch and a checkout at $official"
+fi
