@@ -175,9 +175,12 @@ def test_conv_transpose_matches_torch_semantics(kernel: int, padding: int, outpu
   np.testing.assert_allclose(np.asarray(out).transpose(0, 3, 1, 2), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_subpixel_transpose_equals_the_plain_transposed_conv():
-  """Same parameters, same outputs and input gradients as the layer it stands for."""
-  fast, plain = reenactor.SubpixelConvTranspose(4), reenactor._conv_transpose(4, 3, 1, 1, "up", jnp.float32)
+@pytest.mark.parametrize("fast,plain", [
+    (reenactor.SubpixelConvTranspose(4), reenactor._conv_transpose(4, 3, 1, 1, "up", jnp.float32)),
+    (reenactor.RowSumConv(3, 7), reenactor._conv(3, 7, "head", jnp.float32)),
+], ids=["subpixel_transpose", "row_sum_head"])
+def test_fast_formulations_equal_the_plain_layers(fast, plain):
+  """Same parameters, same outputs and input gradients as the layers they stand for."""
   x = jax.random.normal(jax.random.key(0), (2, 12, 10, 5))
   params = plain.init(jax.random.key(1), x)
   assert jax.tree.map(jnp.shape, fast.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)

@@ -17,7 +17,7 @@ ResnetGenerator ('resnet_9blocks_l2face', 16,688,899 parameters):
 | model2.{b}.conv_block.1       | block_{b}/conv_0      | ReflectPad 1, Conv 3x3        |
 | model2.{b}.conv_block.6       | block_{b}/conv_1      | ReflectPad 1, Conv 3x3        |
 | model3.{3i}                   | up_{i}                | ConvTranspose 3x3 s2 p1 op1   |
-| model3.{3n+1}                 | head                  | ReflectPad 3, Conv 7x7 -> 3   |
+| model3.{3n+1}                 | head                  | ReflectPad 3, Conv 7x7 -> 3 (RowSumConv) |
 
 (`conv_block.6` assumes dropout on, as in the official training; with
 `--no_dropout` it is `conv_block.5`.)
@@ -162,6 +162,37 @@ class SubpixelConvTranspose(nn.Module):
     return y.reshape(batch, 2 * height, 2 * width, self.features) + bias.astype(self.dtype)
 
 
+class RowSumConv(nn.Module):
+  """A k x k, stride 1, unpadded convolution to few channels (the generator's 7x7 -> RGB head).
+
+  Same parameters (`kernel` (k, k, in, features), `bias`) and output as
+  `nn.Conv(features, (k, k), padding='VALID')`, computed as one 1 x k convolution to
+  k * features channels (one group per kernel row) and a sum of the k groups shifted by
+  their row. XLA:CPU runs a convolution with 3 output channels at a tenth of its matmul
+  rate (the paper-size head alone: 20 GFLOP/s); this form took the paper-size generator
+  from 796 to 750 ms a frame on 2 CPU cores, the sample-size one from 16.0 to 13.3 ms.
+  """
+
+  features: int
+  kernel_size: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k, cin = self.kernel_size, x.shape[-1]
+    kernel = self.param("kernel", normal_init, (k, k, cin, self.features), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+    rows = kernel.transpose(1, 2, 0, 3).reshape(1, k, cin, k * self.features)  # out channel (row, feature)
+    z = jax.lax.conv_general_dilated(x.astype(self.dtype), rows.astype(self.dtype), (1, 1), "VALID",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                     preferred_element_type=jnp.float32)
+    batch, height, width, _ = z.shape
+    z = z.reshape(batch, height, width, k, self.features)
+    out_height = height - k + 1
+    y = sum(z[:, row:row + out_height, :, row] for row in range(k)) + bias
+    return y.astype(self.dtype)
+
+
 class ResnetBlock(nn.Module):
   """out = IN(Conv3x3(x)) + body(x), with the learned shortcut of the l2face block."""
 
@@ -206,7 +237,7 @@ class ResnetGenerator(nn.Module):
     for i in range(self.n_downsampling):
       x = SubpixelConvTranspose(width // 2 ** (i + 1), self.dtype, name=f"up_{i}")(x)
       x = nn.relu(instance_norm(x))
-    x = _conv(self.output_channels, 7, "head", self.dtype)(reflect_pad(x, 3))
+    x = RowSumConv(self.output_channels, 7, self.dtype, name="head")(reflect_pad(x, 3))
     return jnp.tanh(x)
 
 
