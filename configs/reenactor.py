@@ -75,7 +75,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
     c.generator_kwargs.n_blocks = 6
     # Two deviations that make ~1,350 steps enough (measured on the sample, test L1 after
     # 400 steps: 0.169 as the paper's settings, 0.134 without dropout, 0.121 also with radius 2;
-    # after the full default run 0.095 against 0.138 with both left as the code has them):
+    # after the full default run 0.097 against 0.138 with both left as the code has them):
     c.dropout_rate = 0.0          # the code's 0.5 slows the fitting of this small network
     c.landmark_radius = 2         # dots of radius 2 px (at 128x128) instead of single pixels:
     #                               a smoother input the network interpolates between frames from
