@@ -20,6 +20,8 @@ _TRAINING_CHECKS: dict[str, tuple[Any, str]] = {
     "keep_checkpoints": (lambda v: v > 0, "a positive integer"),
     "image_size": (lambda v: v >= 32 and v % 32 == 0, "a multiple of 32, at least 32"),
     "mask_weight": (lambda v: v >= 0, "zero or positive"),
+    "dropout_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "landmark_radius": (lambda v: 0 <= v <= 16, "an integer from 0 (one pixel per point) to 16"),
     "log_every_steps": (lambda v: v > 0, "a positive integer"),
 }
 

@@ -5,9 +5,11 @@ import io
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from PIL import Image
 
-from apb2face_jax import input_pipeline, parallel
+from apb2face_jax import input_pipeline, jobs, parallel
+from apb2face_jax.errors import UserError
 from apb2face_jax.reenactor_train import ReenactorTask, face_region_l1, make_optimizer
 from configs import reenactor as reenactor_config
 from tests.test_predictor_train import run_steps as run_task_steps
@@ -111,3 +113,10 @@ def test_baselines_mean_face_and_nearest_frame_of_the_same_identity():
   result = ReenactorTask(tiny_config(), train=None, steps_per_epoch=1).baselines(train, test)
   assert result["nearest_frame_l1"] < 1e-6 and result["nearest_frame_face_l1"] < 1e-6
   np.testing.assert_allclose([result["mean_face_l1"], result["mean_face_face_l1"]], 64 / 127.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("field, value", [("dropout_rate", 1.0), ("landmark_radius", -1), ("mask_weight", -0.5)])
+def test_impossible_reenactor_settings_are_refused_by_name(field, value):
+  config = tiny_config(**{field: value})
+  with pytest.raises(UserError, match=rf"config\.{field}=.* is not valid"):
+    jobs.check_training_config(config)
