@@ -47,6 +47,23 @@ def face_region_l1(fake: jax.Array, real: jax.Array, landmarks: jax.Array) -> ja
   return jnp.sum(jnp.abs(fake - real) * mask, axis=(1, 2, 3)) / (3 * jnp.maximum(jnp.sum(mask, axis=(1, 2, 3)), 1.0))
 
 
+def nearest_training_frames(train: input_pipeline.Split, test: input_pipeline.Split,
+                            indices: np.ndarray) -> np.ndarray:
+  """For each test example, the training frame of its identity with the nearest landmarks.
+
+  Nearest by mean point distance; among all training frames when its identity has none.
+  Memory grows with one identity's frames, not with test x train.
+  """
+  pools = dict(zip(train.identity_names, train.same_identity_pools))
+  everything = np.arange(len(train))
+  nearest = []
+  for i in indices:
+    pool = pools.get(test.identity_names[test.identity[i]], everything)
+    distance = np.linalg.norm(train.columns["landmarks"][pool] - test.columns["landmarks"][i], axis=-1).mean(-1)
+    nearest.append(pool[distance.argmin()])
+  return np.asarray(nearest)
+
+
 class ReenactorTask:
   """The `trainer.Task` of the FaceReenactor (one identity, or every identity in the data)."""
   name = "reenactor"
@@ -155,16 +172,11 @@ class ReenactorTask:
     chunks = lambda split: (np.arange(s, min(s + 64, len(split))) for s in range(0, len(split), 64))  # noqa: E731
     mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0) for i in chunks(train)) / len(train)
     face_l1 = jax.jit(face_region_l1)
-    train_points = train.columns["landmarks"]  # (N, 106, 2)
-    train_names = np.asarray(train.identity_names)[train.identity]
     sums = dict.fromkeys(("mean_face_l1", "mean_face_face_l1", "nearest_frame_l1", "nearest_frame_face_l1"), 0.0)
     for i in chunks(test):
       real = resize(input_pipeline.decode_images(test, i))
       landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
-      distance = np.linalg.norm(test.columns["landmarks"][i][:, None] - train_points[None], axis=-1).mean(-1)
-      same = np.asarray(test.identity_names)[test.identity[i]][:, None] == train_names[None]
-      nearest = np.where(same | ~same.any(1, keepdims=True), distance, np.inf).argmin(1)  # any identity if none
-      nearest_face = resize(input_pipeline.decode_images(train, nearest))
+      nearest_face = resize(input_pipeline.decode_images(train, nearest_training_frames(train, test, i)))
       for name, guess in (("mean_face", jnp.broadcast_to(mean, real.shape)), ("nearest_frame", nearest_face)):
         sums[f"{name}_l1"] += float(jnp.abs(real - guess).mean((1, 2, 3)).sum())
         sums[f"{name}_face_l1"] += float(face_l1(guess, real, landmarks).sum())
