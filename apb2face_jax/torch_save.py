@@ -34,6 +34,7 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from apb2face_jax.errors import UserError
@@ -46,7 +47,7 @@ _NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")  # numpy 1 / 2
 # torch.<Name>Storage -> numpy dtype of the storage's elements.
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
+    "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
     "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
 }
 
@@ -80,12 +81,10 @@ def _allowed(tensors: bool) -> dict[tuple[str, str], Any]:
     table[(module, "_reconstruct")] = reconstruct
     table[(module, "scalar")] = scalar
   if tensors:
-    import ml_dtypes  # pylint: disable=g-import-not-at-top
-
     table[("collections", "OrderedDict")] = collections.OrderedDict
     table[("torch._utils", "_rebuild_tensor_v2")] = _rebuild_tensor
     for name, dtype in _STORAGE_DTYPES.items():
-      table[("torch", name)] = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+      table[("torch", name)] = np.dtype(dtype)
   return table
 
 
