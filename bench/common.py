@@ -15,6 +15,8 @@ from apb2face_jax import runtime  # noqa: E402
 runtime.configure()
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def machine() -> str:
@@ -60,3 +62,26 @@ def print_table(title: str, header: list[str], rows: list[list[object]]) -> None
   print("|" + "|".join("---" for _ in header) + "|")
   for row in rows:
     print("| " + " | ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in row) + " |")
+
+
+def matmul_peak(n: int = 2048) -> float:
+  """fp32 GEMM GFLOP/s on JAX's default device (numpy's too on CPU): the best of both."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  best = []
+  for _ in range(5):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    best.append(time.perf_counter() - t)
+  result = 2 * n**3 / min(best) / 1e9
+  if jax.default_backend() == "cpu":
+    x = np.asarray(a)
+    x @ x
+    times = []
+    for _ in range(5):
+      t = time.perf_counter()
+      x @ x
+      times.append(time.perf_counter() - t)
+    result = max(result, 2 * n**3 / min(times) / 1e9)
+  return result

@@ -32,9 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from apb2face_jax import runtime  # noqa: E402
-
-runtime.configure()
+import common  # noqa: E402  (configures JAX first: XLA flags, compile cache)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -106,29 +104,6 @@ class Timer:
           fns[i]()
         samples[i].append((time.perf_counter() - t) / counts[i])
     return statistics.median(samples[0]), statistics.median(samples[1])
-
-
-def matmul_peak(n: int = 2048) -> float:
-  """fp32 GEMM GFLOP/s on JAX's default device (numpy's too on CPU): the best of both."""
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  f = jax.jit(lambda x: x @ x)
-  f(a).block_until_ready()
-  best = []
-  for _ in range(5):
-    t = time.perf_counter()
-    f(a).block_until_ready()
-    best.append(time.perf_counter() - t)
-  result = 2 * n**3 / min(best) / 1e9
-  if jax.default_backend() == "cpu":
-    x = np.asarray(a)
-    x @ x
-    times = []
-    for _ in range(5):
-      t = time.perf_counter()
-      x @ x
-      times.append(time.perf_counter() - t)
-    result = max(result, 2 * n**3 / min(times) / 1e9)
-  return result
 
 
 def random_state(task) -> GanState:
@@ -325,7 +300,7 @@ def main() -> None:
 
   rows = []
   notes = []
-  peak = matmul_peak()
+  peak = common.matmul_peak()
 
   def row(key, name, unit_batch, cases_fn, target=""):
     if not want(key):

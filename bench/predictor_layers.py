@@ -40,12 +40,6 @@ def conv_layers(batch: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...],
   return layers
 
 
-def peak_gflops(n: int = 2048) -> float:
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  matmul = jax.jit(lambda x: x @ x)
-  return 2 * n**3 / common.median_seconds(lambda: matmul(a).block_until_ready(), repeats=5) / 1e9
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, default=32, help="SPEC 3 trains at batch 32")
@@ -70,7 +64,7 @@ def main() -> None:
                  *(f"{s * 1e3:.2f} ({flops / s / 1e9:.0f})" for s in seconds)])
   rows.append(["all ten", "", "", *(f"{s * 1e3:.1f}" for s in totals)])
   common.print_table(f"GeometryPredictor convolutions, batch {args.batch}; fp32 matmul peak "
-                     f"{peak_gflops():.0f} GFLOP/s",
+                     f"{common.matmul_peak():.0f} GFLOP/s",
                      ["layer", "shape (T, F, C)", "MFLOP", "forward ms (GFLOP/s)", "weight grad ms (GFLOP/s)",
                       "input grad ms (GFLOP/s)"], rows)
 
