@@ -11,10 +11,14 @@ nvidia-smi -L
 python3 bench/predictor.py --batched 300
 python3 bench/reenactor.py --variant paper --batched 64 --train-batch 16 --repeats 10
 # Side by side with the official modules when torch (CUDA) and a checkout are there
-# (OFFICIAL_REPO, default .official/APB2Face: git clone https://github.com/zhangzjn/APB2Face).
-official="${OFFICIAL_REPO:-.official/APB2Face}"
+# (OFFICIAL_REPO, default .official: git clone https://github.com/zhangzjn/APB2Face .official).
+official="${OFFICIAL_REPO:-.official}"
 if [ -d "$official" ] && python3 -c "import torch" 2>/dev/null; then
   python3 bench/compare_official.py --official-repo "$official" --reenactor-train-batch 16
 else
   echo "compare_official skipped: needs torch and a checkout at $official"
+fi
+# Conversion parity and the model tests on the accelerator itself (they pick CPU unless told).
+if python3 -c "import torch, pytest" 2>/dev/null; then
+  JAX_PLATFORMS="${JAX_PLATFORMS:-cuda}" python3 -m pytest -q -p no:cacheprovider tests/test_convert.py tests/test_models.py
 fi
