@@ -12,7 +12,9 @@ rebuilds that run's Task from it and restores a checkpoint through
 network, of another landmark count or of another image size.
 """
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,31 @@ from apb2face_jax import checkpoint as checkpoint_lib
 from apb2face_jax.errors import UserError
 from apb2face_jax.models.predictor import to_points
 from apb2face_jax.trainer import CONFIG_FILE
+
+# Frames per chunk of batched predictor inference on CPU: the activations of 16 frames stay in
+# cache (the first convolution writes 0.55 MB a frame). bench/compare_official.py, 2 AMD EPYC vCPUs,
+# 256 frames: 437-470 ms in one piece, 371-407 ms in chunks of 16 (8: 376-420). Training and
+# accelerators keep whole batches (a scan of the gradient was 30x slower on CPU).
+CPU_PREDICTOR_CHUNK = 16
+
+
+def map_in_chunks(fn: Callable[[dict[str, jax.Array]], jax.Array], arrays: dict[str, jax.Array],
+                  chunk: int) -> jax.Array:
+  """`fn(arrays)` computed `chunk` rows at a time (lax.map; the tail padded, then dropped)."""
+  rows = next(iter(arrays.values())).shape[0]
+  if chunk <= 0 or rows <= chunk:
+    return fn(arrays)
+  pieces = -(-rows // chunk)
+  padded = {k: jnp.pad(v, [(0, pieces * chunk - rows)] + [(0, 0)] * (v.ndim - 1)) for k, v in arrays.items()}
+  out = jax.lax.map(fn, {k: v.reshape(pieces, chunk, *v.shape[1:]) for k, v in padded.items()})
+  return out.reshape(pieces * chunk, *out.shape[2:])[:rows]
+
+
+def inference_predict(task: Any) -> Callable[[Any, dict[str, jax.Array]], jax.Array]:
+  """`task.predict(g_params, batch)` as inference runs it: in CPU_PREDICTOR_CHUNK-frame chunks on CPU."""
+  chunk = CPU_PREDICTOR_CHUNK if jax.default_backend() == "cpu" else 0
+  return lambda params, batch: map_in_chunks(functools.partial(task.predict, params), batch, chunk)
+
 
 def read_config(workdir: str | Path, job: str) -> ml_collections.ConfigDict:
   """The config a training run in `workdir` wrote; refuses a run of another job."""
@@ -79,11 +106,12 @@ class Predictor:
     self.task = PredictorTask(self.config, train=None, steps_per_epoch=1)
     state, self.step = restore_state(workdir, self.task, checkpoint)
     self.params = state.g_params
+    self._predict = inference_predict(self.task)
     self._jitted = jax.jit(self.apply)
 
   def apply(self, params: Any, mfcc: jax.Array, pose: jax.Array, blink: jax.Array) -> jax.Array:
     """The traceable forward pass (for fusing into larger jitted functions)."""
-    return to_points(self.task.predict(params, {"mfcc": mfcc, "pose": pose, "blink": blink}))
+    return to_points(self._predict(params, {"mfcc": mfcc, "pose": pose, "blink": blink}))
 
   def __call__(self, mfcc: Any, pose: Any, blink: Any) -> jax.Array:
     return self._jitted(self.params, *(jnp.asarray(x, jnp.float32) for x in (mfcc, pose, blink)))

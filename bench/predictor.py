@@ -13,6 +13,7 @@ import common  # noqa: F401  (configures JAX first)
 import jax
 import numpy as np
 
+from apb2face_jax import inference
 from apb2face_jax.predictor_train import PredictorTask
 from configs import predictor as predictor_config
 
@@ -38,7 +39,7 @@ def main() -> None:
     config.dtype = dtype
     task = PredictorTask(config, train=None, steps_per_epoch=100)
     state = task.create_state(jax.random.key(0))
-    predict = jax.jit(task.predict)
+    predict = jax.jit(inference.inference_predict(task))  # as inference.Predictor runs it
     for n in (1, args.batched):
       batch = jax.device_put(inputs(n))
       seconds = common.median_seconds(lambda: predict(state.g_params, batch).block_until_ready())

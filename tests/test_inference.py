@@ -80,11 +80,21 @@ def test_predict_and_render_shapes_and_ranges(workdirs):
 
 def test_predict_matches_the_task_forward(workdirs):
   predict = inference.load_predictor(workdirs["predictor"])
+  rows = inference.CPU_PREDICTOR_CHUNK * 2 + 5  # runs in chunks on CPU, the last one padded
   rng = np.random.default_rng(1)
-  batch = {"mfcc": rng.normal(size=(2, 64, 60)).astype(np.float32), "pose": np.zeros((2, 3), np.float32),
-           "blink": np.full((2, 2), 0.3, np.float32)}
-  expected = np.asarray(predict.task.predict(predict.params, batch)).reshape(2, 106, 2)
+  batch = {"mfcc": rng.normal(size=(rows, 64, 60)).astype(np.float32), "pose": np.zeros((rows, 3), np.float32),
+           "blink": np.full((rows, 2), 0.3, np.float32)}
+  expected = np.asarray(predict.task.predict(predict.params, batch)).reshape(rows, 106, 2)
   np.testing.assert_allclose(predict(batch["mfcc"], batch["pose"], batch["blink"]), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_map_in_chunks_equals_one_call():
+  arrays = {"x": np.arange(30.0).reshape(10, 3), "y": np.arange(10.0)}
+  fn = lambda b: b["x"] * b["y"][:, None] + 1.0  # noqa: E731  (row-wise, as the predictor)
+  for chunk in (0, 3, 5, 10, 16):
+    out = inference.map_in_chunks(fn, arrays, chunk)
+    assert out.shape == (10, 3)
+    np.testing.assert_allclose(out, fn(arrays))
 
 
 def test_the_other_networks_workdir_is_refused(workdirs):
