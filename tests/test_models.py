@@ -2,13 +2,14 @@
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from apb2face_jax.errors import UserError
-from apb2face_jax.models import predictor, reenactor
+from apb2face_jax.models import conv, predictor, reenactor
 
 
 def _key(seed: int = 0) -> jax.Array:
@@ -187,6 +188,31 @@ def test_fast_formulations_equal_the_plain_layers(fast, plain):
   np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-5, atol=1e-5)
   grad = lambda layer: jax.grad(lambda x: jnp.sum(jnp.sin(layer.apply(params, x))))(x)  # noqa: E731
   np.testing.assert_allclose(grad(fast), grad(plain), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10, 5), (1, 9, 7, 3)], ids=["even_output", "odd_output"])
+def test_winograd_equals_the_direct_convolution(shape):
+  """Outputs and both gradients (the custom VJP) of Winograd F(2x2, 3x3), against lax's convolution."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, shape[-1], 4))
+  direct = lambda x, w: jax.lax.conv_general_dilated(  # noqa: E731
+      x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
+  np.testing.assert_allclose(conv.winograd_conv3x3(x, kernel), direct(x, kernel), rtol=1e-5, atol=1e-4)
+  grads = lambda f: jax.grad(lambda x, w: jnp.sum(jnp.sin(f(x, w))), argnums=(0, 1))(x, kernel)  # noqa: E731
+  for ours, theirs in zip(grads(conv.winograd_conv3x3), grads(direct)):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_conv_layer_takes_winograd_only_where_it_pays_and_equals_nn_conv():
+  big, small = (1, 64, 64, 3), (1, 16, 16, 3)  # 1,024 and 64 output tiles at padding 1
+  assert conv.uses_winograd(big, 3, 1, 1) and not conv.uses_winograd(small, 3, 1, 1)
+  assert not conv.uses_winograd(big, 3, 2, 1) and not conv.uses_winograd(big, 4, 1, 1)
+  x = jax.random.normal(jax.random.key(0), big)
+  ours = conv.Conv(4, 3, padding=1, kernel_init=nn.initializers.normal(0.5))
+  params = ours.init(jax.random.key(1), x)
+  theirs = nn.Conv(4, (3, 3), padding=((1, 1), (1, 1)))
+  assert jax.tree.map(jnp.shape, theirs.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-5, atol=1e-4)
 
 
 def test_instance_norm_matches_torch_definition():

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from apb2face_jax.errors import UserError
+from apb2face_jax.models.conv import Conv
 
 normal_init = nn.initializers.normal(0.02)
 
@@ -79,19 +80,8 @@ def _conv(
     stride: int = 1,
     padding: int = 0,
     use_bias: bool = True,
-) -> nn.Conv:
-  return nn.Conv(
-      features,
-      (kernel, kernel),
-      strides=(stride, stride),
-      padding=((padding, padding), (padding, padding)),
-      use_bias=use_bias,
-      dtype=dtype,
-      param_dtype=jnp.float32,
-      kernel_init=normal_init,
-      bias_init=nn.initializers.zeros,
-      name=name,
-  )
+) -> Conv:
+  return Conv(features, kernel, stride, padding, use_bias, dtype, normal_init, name=name)
 
 
 def _conv_transpose(
