@@ -20,7 +20,9 @@ ResnetGenerator ('resnet_9blocks_l2face', 16,688,899 parameters):
 | model3.{3n+1}                 | head                  | ReflectPad 3, Conv 7x7 -> 3 (RowSumConv) |
 
 (`conv_block.6` assumes dropout on, as in the official training; with
-`--no_dropout` it is `conv_block.5`.)
+`--no_dropout` it is `conv_block.5`.) Convolutions go through `conv.Conv`
+(the same parameters as `nn.Conv`), which runs the blocks' 3x3 convolutions as
+Winograd F(2x2, 3x3) on CPU.
 
 PatchDiscriminator ('basic' NLayerDiscriminator, 6 input channels, 2,767,809
 parameters): official `model.0` -> `conv_0`; `model.{3k-1}` -> `conv_{k}`
