@@ -30,7 +30,7 @@ from apb2face_jax.trainer import CONFIG_FILE
 # Frames per chunk of batched predictor inference on CPU: the activations of 16 frames stay in
 # cache (the first convolution writes 0.55 MB a frame). bench/compare_official.py, 2 AMD EPYC vCPUs,
 # 256 frames: 437-470 ms in one piece, 371-407 ms in chunks of 16 (8: 376-420). Training and
-# accelerators keep whole batches (a scan of the gradient was 30x slower on CPU).
+# accelerators keep whole batches (a scan of the gradient was 15-30x slower on CPU).
 CPU_PREDICTOR_CHUNK = 16
 
 
