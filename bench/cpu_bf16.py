@@ -15,10 +15,7 @@ import os
 import subprocess
 import sys
 
-FLAGS = {
-    "ours (YNNPACK off for dots and convs)": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-individual_dot",
-    "YNNPACK on for dots": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
-}
+FLOPS = 2 * 4096 * 2304 * 256  # each case: the 3x3 convolution 256 -> 256 at 64x64, or that matmul
 
 
 def measure() -> list[list[object]]:
@@ -36,7 +33,6 @@ def measure() -> list[list[object]]:
   def conv(x, w):
     return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-  flops = 2 * 4096 * 2304 * 256
   key_x, key_w = jax.random.split(jax.random.key(0))
   rows = []
   for dtype in (jnp.float32, jnp.bfloat16):
@@ -51,7 +47,7 @@ def measure() -> list[list[object]]:
       cases.append(("the same convolution as 3 row matmuls", jax.jit(row_matmul_conv), (x, w)))
     for name, fn, args in cases:
       seconds = common.median_seconds(lambda: jax.block_until_ready(fn(*args)), repeats=7, min_seconds=0.3)
-      rows.append([name, jnp.dtype(dtype).name, flops / seconds / 1e9])
+      rows.append([name, jnp.dtype(dtype).name, FLOPS / seconds / 1e9])
   return rows
 
 
@@ -70,7 +66,7 @@ def torch_rows(common) -> list[list[object]]:
         torch.nn.functional.conv2d(x, w)
     seconds = common.median_seconds(run, repeats=7, min_seconds=0.3)
     rows.append([f"torch {torch.__version__}", "3x3 convolution, 256 -> 256 channels, 64x64",
-                 str(dtype).removeprefix("torch."), f"{2 * 4096 * 2304 * 256 / seconds / 1e9:.0f}"])
+                 str(dtype).removeprefix("torch."), f"{FLOPS / seconds / 1e9:.0f}"])
   return rows
 
 
@@ -79,14 +75,18 @@ def main() -> None:
     for row in measure():
       print("\t".join(map(str, row)))
     return
+  import common  # pylint: disable=g-import-not-at-top  (puts the repository on sys.path)
+  from apb2face_jax import runtime  # pylint: disable=g-import-not-at-top
+  settings = {"ours (YNNPACK off for dots and convs)": runtime.CPU_XLA_FLAGS,
+              "YNNPACK on for dots": runtime.CPU_XLA_FLAGS.replace(",-individual_dot", "")}
+  assert settings["YNNPACK on for dots"] != runtime.CPU_XLA_FLAGS, "runtime.CPU_XLA_FLAGS changed: update this bench"
   rows = []
-  for setting, flags in FLAGS.items():
+  for setting, flags in settings.items():
     env = dict(os.environ, CPU_BF16_CHILD="1", XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, __file__], env=env, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
       case, dtype, rate = line.split("\t")
       rows.append([setting, case, dtype, f"{float(rate):.0f}"])
-  import common  # pylint: disable=g-import-not-at-top
   rows += torch_rows(common)
   common.print_table("XLA:CPU fp32 and bf16 rates (GFLOP/s, medians)", ["XLA:CPU setting", "case", "dtype", "GFLOP/s"],
                      rows)

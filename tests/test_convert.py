@@ -96,7 +96,6 @@ def test_cli_needs_something_to_convert(tmp_path, capsys):
 # ---------------------------------------------------------------------------
 # Parity with PyTorch (needs torch).
 
-
 @pytest.fixture(autouse=True)
 def _full_float32_products():
   """Full-fp32 products, so that the parity tests also hold on GPUs.
@@ -106,6 +105,7 @@ def _full_float32_products():
   """
   with jax.default_matmul_precision("highest"):
     yield
+
 
 def _d_params(workdir: Path, task):
   """The discriminator parameters of a converted workdir, restored as inference restores G."""
