@@ -1,5 +1,6 @@
 """Dispatches a launch config to its job, after checking it and configuring JAX."""
 
+import os
 from typing import Any
 
 import ml_collections
@@ -23,7 +24,16 @@ _TRAINING_CHECKS: dict[str, tuple[Any, str]] = {
     "dropout_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "landmark_radius": (lambda v: 0 <= v <= 16, "an integer from 0 (one pixel per point) to 16"),
     "log_every_steps": (lambda v: v > 0, "a positive integer"),
+    "input_pipeline": (lambda v: v in ("auto", "host", "device"), "'auto', 'host' or 'device'"),
+    "input_workers": (lambda v: v >= -1, "-1 (this machine's cores), 0 or a positive integer"),
+    "input_prefetch": (lambda v: v >= -1 and v != 0, "-1 (2 x input_workers) or a positive integer"),
+    "device_memory_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "startup_timeout_s": (lambda v: v > 0, "a positive number of seconds"),
+    "heartbeat_timeout_s": (lambda v: v > 0, "a positive number of seconds"),
 }
+
+# Environment variables by which cluster launchers say a process is one of several.
+_CLUSTER_SIZES = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 
 
 def check_training_config(config: ml_collections.ConfigDict) -> None:
@@ -32,10 +42,20 @@ def check_training_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config.{name}={config[name]!r} is not valid: it must be {expected}.")
 
 
+def check_single_process(job: str) -> None:
+  """Generation and evaluation run as one process: refuse a launch as one of many."""
+  for name in _CLUSTER_SIZES:
+    if os.environ.get(name, "1").isdigit() and int(os.environ.get(name, "1")) > 1:
+      raise UserError(f"{job} runs as one process, and this is one of {os.environ[name]} ({name}): "
+                      f"start it once (e.g. srun -n 1 / mpirun -n 1); only training spreads over processes.")
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, float]:
   """Runs `config.job` in `workdir` and returns what the job reports."""
   job = config.get("job")
   logging.set_verbosity(logging.WARNING)  # TFDS and Orbax log every step at INFO
+  if job in ("evaluate", "generate"):
+    check_single_process(job)
   if job == "evaluate":
     if not workdir:
       raise UserError("--workdir is required: give a directory for metrics.json, metrics.md and the images.")
@@ -53,7 +73,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)
   runtime.configure(config.get("compilation_cache_dir"))
-  from apb2face_jax import trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+  from apb2face_jax import parallel, trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+  parallel.initialize_distributed(config)  # before anything starts a JAX backend
   if job == "predictor":
     from apb2face_jax.predictor_train import PredictorTask as task  # pylint: disable=g-import-not-at-top
   else:

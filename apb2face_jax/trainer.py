@@ -1,11 +1,17 @@
-"""The one training loop both networks use.
+"""The one training loop both networks use, on one process or many.
 
 A `Task` supplies the networks, the pure train step and the evaluation; this
 module supplies everything else: data, sharding, jit, resume, checkpoints,
 SIGTERM, logging, pictures and the progress bar.
+
+Every process runs this loop over the same global batches (each feeding its own
+rows); process 0 alone writes config.json, TensorBoard, pictures, the progress
+bar and the prints; every process takes part in each checkpoint.
 """
 
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from apb2face_jax import checkpoint, input_pipeline, parallel
+from apb2face_jax.errors import UserError
 from apb2face_jax.gan_state import GanState
 from apb2face_jax.summary import Summary
 
@@ -42,12 +49,26 @@ CONFIG_FILE = "config.json"  # the run's config, next to its checkpoints (infere
 TaskFactory = Callable[[ml_collections.ConfigDict, input_pipeline.Split, int], Task]
 
 
+def say(message: str) -> None:
+  """Prints once per job (process 0)."""
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
 class _Preemption:
-  """Turns SIGTERM into a flag the loop polls, so the run saves before it exits."""
+  """SIGTERM -> the step at which every process saves and exits.
+
+  One process: a Python handler sets a flag. Several: JAX's own handler (set by
+  `jax.distributed.initialize`) tells the coordinator, which names one step that
+  every process reaches (`reached_preemption_sync_point`), so all save the same
+  step even when only one of them was signalled.
+  """
 
   def __init__(self):
     self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    self._previous = None
+    if jax.process_count() == 1:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):  # pylint: disable=unused-argument
     self.requested = True
@@ -55,36 +76,90 @@ class _Preemption:
   def reached(self, step: int) -> bool:
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      return self.requested or multihost_utils.reached_preemption_sync_point(step)
+      return multihost_utils.reached_preemption_sync_point(step)
     return self.requested
 
   def restore(self) -> None:
-    signal.signal(signal.SIGTERM, self._previous)
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
-def evaluate(task: Task, eval_fn: Callable, state: GanState, split: input_pipeline.Split, config: Any,
-             mesh: jax.sharding.Mesh) -> dict[str, float]:
-  """Sums of the eval step over the split, divided by their counts: `{name: sum / count}`."""
+def due(step: int, every: int, last: int) -> bool:
+  """True at every `every`-th step and at the last one."""
+  return step % every == 0 or step == last
+
+
+def evaluate(eval_fn: Callable, state: GanState, feed: input_pipeline.Feed) -> dict[str, float]:
+  """Sums of the eval step over the test split (all processes' rows), divided by their counts."""
   totals: dict[str, np.ndarray] = {}
-  for batch in input_pipeline.eval_batches(split, config.batch_size, parallel.host_slice(config.batch_size),
-                                           task.features, task.reference_features):
-    for k, v in jax.device_get(eval_fn(state, parallel.shard_batch(batch, mesh))).items():
+  for batch in feed.evaluation():
+    for k, v in jax.device_get(eval_fn(state, batch)).items():
       totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
   return {k: float(v[0] / max(v[1], 1e-12)) for k, v in totals.items()}
 
 
+def _make_workdir(workdir: Path) -> None:
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except (FileExistsError, NotADirectoryError):
+    raise UserError(f"--workdir {workdir} is a file, not a folder: give a folder (it is made if missing).") from None
+  except PermissionError:
+    raise UserError(f"--workdir {workdir} cannot be created here (permission denied): give a writable folder.") \
+        from None
+
+
+def _prepare_dataset(config: ml_collections.ConfigDict) -> Any:
+  """Process 0 builds the dataset on first use; the others wait, then open it (or build their own copy)."""
+  if jax.process_count() == 1:
+    return input_pipeline.prepare_dataset(config)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  builder = input_pipeline.prepare_dataset(config) if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices("apb2face_jax: dataset prepared")
+  return builder or input_pipeline.prepare_dataset(config)
+
+
+def _input_mode(config: ml_collections.ConfigDict, train: input_pipeline.Split, test: input_pipeline.Split,
+                task: Task) -> str:
+  """The feeding mode, the same on every process (process 0's choice)."""
+  mode = input_pipeline.choose_mode(config.input_pipeline, (train, test), task.features + task.reference_features,
+                                    config.device_memory_fraction)
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    mode = ("host", "device")[int(multihost_utils.broadcast_one_to_all(np.int32(mode == "device")))]
+  return mode
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_task: TaskFactory) -> dict[str, float]:
-  """Trains (or resumes) in `workdir`; returns the final test metrics and baselines."""
-  workdir = str(Path(workdir).absolute())
-  Path(workdir).mkdir(parents=True, exist_ok=True)
-  if jax.process_index() == 0:
-    (Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
-  parallel.initialize_distributed(config.distributed)
+  """Trains (or resumes) in `workdir`; returns the final test metrics and baselines.
+
+  When a process of a multi-process job dies, the others stop within the
+  heartbeat timeout with one message naming it (exit status 1); rerunning
+  resumes from the latest checkpoint.
+  """
+  step = [0]
+  try:
+    return _train(config, Path(workdir).absolute(), make_task, step)
+  except UserError:
+    raise
+  except Exception:  # pylint: disable=broad-except  (a failed collective: find out whether a process died)
+    if jax.process_count() == 1 or not (lost := parallel.lost_processes()):
+      raise
+    print(f"error: process(es) {', '.join(map(str, lost))} of {jax.process_count()} stopped answering near step "
+          f"{step[0]} (killed, or its host failed). Every other process stops now; rerun the same command on "
+          "every host to resume from the latest checkpoint.", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)  # skips jax.distributed's shutdown barrier, which would wait for the lost process
+
+
+def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFactory, step_box: list[int]
+           ) -> dict[str, float]:
+  _make_workdir(workdir)
   mesh = parallel.make_mesh()
   parallel.check_global_batch(config.batch_size, mesh)
-  host_part = parallel.host_slice(config.batch_size)
+  if jax.process_index() == 0:
+    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
 
-  builder = input_pipeline.prepare_dataset(config)
+  builder = _prepare_dataset(config)
   train = input_pipeline.load_split(builder, "train")
   test = input_pipeline.load_split(builder, "test")
   per_epoch = input_pipeline.steps_per_epoch(len(train), config.batch_size)
@@ -96,17 +171,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_tas
                                  best_metric="test/" + task.best_metric)
   if ckpts.latest_step() is not None:
     state = ckpts.restore(state)
-    print(f"Resuming {task.name} from step {int(state.step)} in {workdir}", flush=True)
+    say(f"Resuming {task.name} from step {int(state.step)} in {workdir}")
   start = int(state.step)
 
-  repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  train_fn = jax.jit(task.train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
-                     donate_argnums=(0,))
-  eval_fn = jax.jit(task.eval_step, in_shardings=(repl, data), out_shardings=repl)
-  picture_batch = next(input_pipeline.eval_batches(
-      test, config.batch_size, host_part, task.features + ("image",), task.reference_features))
+  workers = config.input_workers if config.input_workers >= 0 else input_pipeline.default_workers()
+  prefetch = config.input_prefetch if config.input_prefetch > 0 else 2 * max(1, workers)
+  feed = input_pipeline.Feed(_input_mode(config, train, test, task), train, test, mesh, config.batch_size,
+                             config.seed, task.features, task.reference_features, workers, prefetch)
+  say(f"{task.name}: {parallel.describe(mesh, config.batch_size)}; {feed.describe()}; "
+      f"steps {start} -> {total_steps}")
 
-  baselines = task.baselines(train, test)
+  repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
+  step_fn = lambda s, b, r: task.train_step(s, input_pipeline.model_input(b), r)  # noqa: E731
+  train_fn = jax.jit(step_fn, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=(0,))
+  eval_fn = jax.jit(lambda s, b: task.eval_step(s, input_pipeline.model_input(b)), in_shardings=(repl, data),
+                    out_shardings=repl)
+
+  lead = jax.process_index() == 0
+  picture_batch = None
+  if lead:
+    picture_batch = input_pipeline.model_input(next(input_pipeline.eval_batches(
+        test, config.batch_size, slice(None), task.features + ("image",), task.reference_features)))
+  baselines = task.baselines(train, test) if lead else {}
   summary = Summary(workdir)
   summary.scalars(start, {f"baseline/{k}": v for k, v in baselines.items()})
   base_rng = jax.random.key(config.seed + 1)
@@ -114,52 +200,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_tas
   eval_every = max(1, config.eval_every_epochs) * per_epoch
   picture_every = max(1, config.picture_every_epochs) * per_epoch
   preemption = _Preemption()
-  batches = input_pipeline.train_batches(train, config.batch_size, host_part, config.seed, start,
-                                         task.features, task.reference_features)
+  batches = feed.train(start, total_steps - start)
   test_metrics: dict[str, float] = {}
   pending: list[dict] = []
   bar = tqdm(total=total_steps, initial=start, desc=f"train {task.name}", unit="step", dynamic_ncols=True,
-             mininterval=2.0, disable=jax.process_index() != 0)
-  t0 = time.time()
+             mininterval=2.0, disable=not lead)
+  t0 = window_start = time.time()
+  window_steps = 0
   try:
     for step in range(start + 1, total_steps + 1):
-      batch = parallel.shard_batch(next(batches), mesh)
-      state, metrics = train_fn(state, batch, jax.random.fold_in(base_rng, step))
+      step_box[0] = step
+      state, metrics = train_fn(state, next(batches), jax.random.fold_in(base_rng, step))
       pending.append(metrics)
+      window_steps += 1
       bar.update(1)
-      if step % config.log_every_steps == 0 or step == total_steps:
+      if due(step, config.log_every_steps, total_steps):
         means = {f"train/{k}": float(np.mean(v)) for k, v in jax.tree.map(
             lambda *xs: np.stack(xs), *jax.device_get(pending)).items()}
-        pending = []
-        summary.scalars(step, {**means, "train/steps_per_s": bar.format_dict["rate"] or 0.0})
+        now = time.time()
+        summary.scalars(step, {**means, "train/steps_per_s": window_steps / max(now - window_start, 1e-9)})
         bar.set_postfix({k.split("/")[1]: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-      if step % eval_every == 0 or step == total_steps:
-        test_metrics = evaluate(task, eval_fn, state, test, config, mesh)
+        pending, window_start, window_steps = [], now, 0
+      if due(step, eval_every, total_steps) or due(step, checkpoint_every, total_steps):
+        test_metrics = evaluate(eval_fn, state, feed)
         summary.scalars(step, {f"test/{k}": v for k, v in test_metrics.items()})
-      if step % picture_every == 0 or step == total_steps:
-        summary.image(step, f"{task.name}_test", task.picture(state, picture_batch))
-      if step % checkpoint_every == 0 or step == total_steps:
-        if not (step % eval_every == 0 or step == total_steps):
-          test_metrics = evaluate(task, eval_fn, state, test, config, mesh)
+      if lead and due(step, picture_every, total_steps):
+        local = parallel.host_copy(state.replace(g_opt_state=None, d_opt_state=None, d_params=None))
+        summary.image(step, f"{task.name}_test", task.picture(local, picture_batch))
+      if due(step, checkpoint_every, total_steps):
         ckpts.save(step, state, {f"test/{k}": v for k, v in test_metrics.items()})
       if preemption.reached(step):
         bar.close()
-        print(f"SIGTERM: saving {task.name} at step {step} in {workdir}, then exiting.", flush=True)
+        say(f"SIGTERM: saving {task.name} at step {step} in {workdir}, then exiting.")
         ckpts.save(step, state)
         ckpts.close()
         raise SystemExit(143)
   finally:
     bar.close()
-    batches.close()
     preemption.restore()
     summary.close()
   ckpts.close()
   if not test_metrics:
-    test_metrics = evaluate(task, eval_fn, state, test, config, mesh)
+    test_metrics = evaluate(eval_fn, state, feed)
   result = {**{f"test/{k}": v for k, v in test_metrics.items()}, **{f"baseline/{k}": v for k, v in baselines.items()},
             "steps": float(total_steps), "seconds": time.time() - t0}
-  if jax.process_index() == 0:
-    print(f"{task.name}: step {total_steps}, " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()), flush=True)
+  say(f"{task.name}: step {total_steps}, " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
   return result
 
 

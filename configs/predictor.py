@@ -17,6 +17,8 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 import ml_collections
 from ml_collections import config_dict
 
+from configs import common
+
 
 def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   """`variant`: 'sample' (embedded clip, minutes on CPU) or 'annvi' (the official schedule)."""
@@ -52,8 +54,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 2        # latest N kept, plus the best by test L1
   c.picture_every_epochs = 50
   c.log_every_steps = 50
-  c.distributed = False         # True: jax.distributed.initialize() (multi-host; cluster env)
-  c.compilation_cache_dir = config_dict.placeholder(str)  # default ~/.cache/apb2face_jax/xla
+  common.add_run_fields(c)
 
   if variant == "sample":
     # The sample holds 120 frames (108 for training). Batch 16 (6 steps an epoch) and 400

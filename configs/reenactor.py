@@ -17,6 +17,8 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 import ml_collections
 from ml_collections import config_dict
 
+from configs import common
+
 
 def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   """`variant`: 'sample' (small, CPU minutes) or 'paper' (official network size and schedule)."""
@@ -62,8 +64,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 2        # latest N kept, plus the best by test L1
   c.picture_every_epochs = 5    # image grid (landmark image | generated | real), TensorBoard + PNG
   c.log_every_steps = 20
-  c.distributed = False
-  c.compilation_cache_dir = config_dict.placeholder(str)
+  common.add_run_fields(c)
 
   if variant == "sample":
     # CPU-sized so the default run ends within 15 minutes on 2 cores: 128x128, a quarter of

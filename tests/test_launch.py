@@ -10,22 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DUMMY_RAW = REPO / "tfds_annvi" / "dummy_data"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-  """The dummy AnnVI root built once as `tfds_annvi/annvi` (13 train, 2 test frames)."""
-  import tfds_annvi
-  path = tmp_path_factory.mktemp("tfds")
-  tfds_annvi.prepare("annvi", data_dir=str(path), manual_dir=str(DUMMY_RAW))
-  return path
+from tests.conftest import DUMMY_RAW, REPO, final_params, saved_steps
 
 
 def launch_args(workdir: Path, data_dir: Path, steps: int, *extra: str) -> list[str]:
@@ -37,16 +25,6 @@ def launch_args(workdir: Path, data_dir: Path, steps: int, *extra: str) -> list[
 
 def run(args: list[str], **kw) -> subprocess.CompletedProcess:
   return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO, **kw)
-
-
-def saved_steps(workdir: Path) -> list[int]:
-  ckpt = workdir / "checkpoints"
-  return sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) if ckpt.exists() else []
-
-
-def final_params(workdir: Path) -> list[np.ndarray]:
-  state = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(saved_steps(workdir)[-1]) / "state")
-  return [np.asarray(x) for x in jax.tree.leaves((state["g_params"], state["d_params"]))]
 
 
 def test_train_then_resume(data_dir, tmp_path):
