@@ -228,7 +228,10 @@ def choose_mode(mode: str, splits: Sequence[Split], features: Sequence[str], fra
     raise UserError(f"config.input_pipeline={mode!r} is not valid: use one of {MODES}.")
   if mode != "auto":
     return mode
-  return "device" if resident_bytes(splits, features) <= fraction * device_memory_bytes() else "host"
+  need = resident_bytes(splits, features)
+  if jax.local_devices()[0].platform == "cpu":
+    need *= 2  # CPU devices live in the RAM that also holds the decoded copy while it is put there
+  return "device" if need <= fraction * device_memory_bytes() else "host"
 
 
 def decode_split(split: Split, workers: int, chunk: int = 64, desc: str = "decode") -> np.ndarray:
@@ -263,6 +266,7 @@ class Feed:
         if "image" in needed:
           host["image"] = decode_split(split, workers, desc=f"decode {name} split to device")
         self._resident[name] = parallel.replicate(host, mesh)
+        del host  # the decoded copy goes before the next split is decoded
       self._gather = jax.jit(self._rows, out_shardings=parallel.data_sharded(mesh))
 
   def describe(self) -> str:

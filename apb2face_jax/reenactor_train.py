@@ -166,21 +166,27 @@ class ReenactorTask:
     `mean_face`: the mean training image. `nearest_frame`: the training frame of the same
     identity whose landmarks are nearest (mean point distance), i.e. what a generator that
     memorised every training frame and picked the closest would give: a floor for
-    interpolating between training frames, not a bound on what generalises.
+    interpolating between training frames, not a bound on what generalises. Both are
+    estimated on at most `config.baseline_frames` evenly spaced frames of each split (the
+    nearest frame is searched among all training frames), so start-up stays short at AnnVI's size.
     """
+    cap = self.config.baseline_frames
+    evenly = lambda n: np.unique(np.linspace(0, n - 1, min(n, cap)).astype(np.int64))  # noqa: E731
     resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
-    chunks = lambda split: (np.arange(s, min(s + 64, len(split))) for s in range(0, len(split), 64))  # noqa: E731
-    mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0) for i in chunks(train)) / len(train)
+    chunks = lambda rows: (rows[s:s + 64] for s in range(0, len(rows), 64))  # noqa: E731
+    train_rows, test_rows = evenly(len(train)), evenly(len(test))
+    mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0)
+               for i in chunks(train_rows)) / len(train_rows)
     face_l1 = jax.jit(face_region_l1)
     sums = dict.fromkeys(("mean_face_l1", "mean_face_face_l1", "nearest_frame_l1", "nearest_frame_face_l1"), 0.0)
-    for i in chunks(test):
+    for i in chunks(test_rows):
       real = resize(input_pipeline.decode_images(test, i))
       landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
       nearest_face = resize(input_pipeline.decode_images(train, nearest_training_frames(train, test, i)))
       for name, guess in (("mean_face", jnp.broadcast_to(mean, real.shape)), ("nearest_frame", nearest_face)):
         sums[f"{name}_l1"] += float(jnp.abs(real - guess).mean((1, 2, 3)).sum())
         sums[f"{name}_face_l1"] += float(face_l1(guess, real, landmarks).sum())
-    return {k: v / len(test) for k, v in sums.items()}
+    return {k: v / len(test_rows) for k, v in sums.items()}
 
   def picture(self, state: GanState, batch: dict) -> np.ndarray:
     """Rows: landmark image | generated | real, for up to 8 test frames."""

@@ -98,6 +98,16 @@ def evaluate(eval_fn: Callable, state: GanState, feed: input_pipeline.Feed) -> d
   return {k: float(v[0] / max(v[1], 1e-12)) for k, v in totals.items()}
 
 
+def jit_steps(task: Task, mesh: jax.sharding.Mesh) -> tuple[Callable, Callable]:
+  """The task's train and eval steps, jitted over `mesh` (state replicated, batch split over `data`)."""
+  repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
+  step_fn = lambda s, b, r: task.train_step(s, input_pipeline.model_input(b), r)  # noqa: E731
+  train_fn = jax.jit(step_fn, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=(0,))
+  eval_fn = jax.jit(lambda s, b: task.eval_step(s, input_pipeline.model_input(b)), in_shardings=(repl, data),
+                    out_shardings=repl)
+  return train_fn, eval_fn
+
+
 def _make_workdir(workdir: Path) -> None:
   try:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -141,14 +151,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_tas
     return _train(config, Path(workdir).absolute(), make_task, step)
   except UserError:
     raise
-  except Exception:  # pylint: disable=broad-except  (a failed collective: find out whether a process died)
-    if jax.process_count() == 1 or not (lost := parallel.lost_processes()):
+  except Exception as e:  # pylint: disable=broad-except  (a failed collective: did a process die?)
+    if jax.process_count() == 1 or not _lost_a_process(e):
       raise
-    print(f"error: process(es) {', '.join(map(str, lost))} of {jax.process_count()} stopped answering near step "
-          f"{step[0]} (killed, or its host failed). Every other process stops now; rerun the same command on "
-          "every host to resume from the latest checkpoint.", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    print(f"error: this job lost a process near step {step[0]} (killed, or its host failed): every other "
+          "process stops now. Rerun the same command on every host to resume from the latest checkpoint.",
+          file=sys.stderr, flush=True)
+    # Naming it waits for the coordinator's heartbeat timeout, at which JAX may abort this process itself.
+    lost = parallel.lost_processes()
+    print(f"error: lost process(es): {', '.join(map(str, lost)) or 'none found'} of {jax.process_count()}.",
+          file=sys.stderr, flush=True)
     os._exit(1)  # skips jax.distributed's shutdown barrier, which would wait for the lost process
+
+
+def _lost_a_process(error: Exception) -> bool:
+  """Whether `error` is a collective or coordination failure (a peer went away), not a bug of ours."""
+  text = str(error)
+  return any(k in text for k in ("Gloo", "Connection reset", "heartbeat", "NCCL", "UNAVAILABLE", "DEADLINE_EXCEEDED",
+                                 "coordination service", "Barrier"))
 
 
 def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFactory, step_box: list[int]
@@ -181,11 +202,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
   say(f"{task.name}: {parallel.describe(mesh, config.batch_size)}; {feed.describe()}; "
       f"steps {start} -> {total_steps}")
 
-  repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  step_fn = lambda s, b, r: task.train_step(s, input_pipeline.model_input(b), r)  # noqa: E731
-  train_fn = jax.jit(step_fn, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=(0,))
-  eval_fn = jax.jit(lambda s, b: task.eval_step(s, input_pipeline.model_input(b)), in_shardings=(repl, data),
-                    out_shardings=repl)
+  train_fn, eval_fn = jit_steps(task, mesh)
 
   lead = jax.process_index() == 0
   picture_batch = None

@@ -64,6 +64,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 2        # latest N kept, plus the best by test L1
   c.picture_every_epochs = 5    # image grid (landmark image | generated | real), TensorBoard + PNG
   c.log_every_steps = 20
+  c.baseline_frames = 500       # our choice: frames of each split the mean-face / nearest-frame baselines use
   common.add_run_fields(c)
 
   if variant == "sample":

@@ -119,9 +119,10 @@ def test_a_killed_process_stops_the_others_with_one_message_and_the_job_resumes(
   killed_at = time.time()
   os.kill(pids[1], signal.SIGKILL)
   out, _ = proc.communicate(timeout=TIMEOUT)
-  assert time.time() - killed_at < 90
-  assert "[launch_local] exit statuses: [1, -9]" in out, out[-3000:]
-  assert re.search(r"\[0\] error: process\(es\) 1 of 2 stopped answering near step \d+", out)
+  assert time.time() - killed_at < 90  # bounded: the heartbeat timeout is 10 s
+  # Process 0 stops by itself (1), or JAX aborts it at the heartbeat timeout (-6) while it names the lost one.
+  assert re.search(r"\[launch_local\] exit statuses: \[(1|-6), -9\]", out), out[-3000:]
+  assert re.search(r"\[0\] error: this job lost a process near step \d+", out)
   assert "Traceback" not in out
   last = saved_steps(tmp_path)[-1]
 
