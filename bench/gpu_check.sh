@@ -10,6 +10,8 @@ export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 bench/predictor.py --batched 300
 python3 bench/reenactor.py --variant paper --batched 64 --train-batch 16 --repeats 10
+# End to end with the real input pipeline (host and device-resident) on the embedded sample.
+python3 bench/train_throughput.py --steps 20
 # Side by side with the official modules when torch (CUDA) and a checkout are there
 # (OFFICIAL_REPO, default .official: git clone https://github.com/zhangzjn/APB2Face .official).
 official="${OFFICIAL_REPO:-.official}"

@@ -79,7 +79,7 @@ def measure(network: str, variant: str, args: argparse.Namespace) -> list[object
     pooled = host_frames_per_second(train, config.batch_size, task.features, task.reference_features,
                                     args.workers, args.steps)
     needed = alone * config.batch_size * images / per_worker
-    row += [per_worker, pooled, f"{needed:.1f}"]
+    row += [per_worker, pooled, f"{needed:.2f}"]
   else:
     row += ["no images", "no images", "0 (no decoding)"]
   bound = rates["host"] < 0.9 * alone
