@@ -12,11 +12,11 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from apb2face_jax.errors import UserError
+from configs.common import DISTRIBUTED_FIELDS
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Job config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
 flags.mark_flags_as_required(["config"])
-_DISTRIBUTED_FIELDS = ("distributed", "coordinator_address", "num_processes", "process_id")
 
 
 def _fail(message: str) -> None:
@@ -32,7 +32,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     _fail(f"{e}. See python launch.py --helpshort.")
   except (AttributeError, KeyError, TypeError, ValueError) as e:
     reason = str(e).strip("'\"").replace("\\n", " ").replace("\n", " ").replace("\\'", "'")
-    if reason.split(" ")[0].strip("'") in _DISTRIBUTED_FIELDS:
+    if reason.split(" ")[0].strip("'") in DISTRIBUTED_FIELDS:
       reason += " (generation and evaluation run as one process: the distributed settings are training's)"
     _fail(f"bad --config override: {reason}")
   return []

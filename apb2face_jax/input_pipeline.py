@@ -157,12 +157,15 @@ def model_input(batch: dict[str, Any]) -> dict[str, Any]:
   return {k: unit_range(v) if v.dtype == jnp.uint8 else v for k, v in batch.items()}
 
 
+def column(split: Split, name: str, rows: Any = slice(None)) -> np.ndarray:
+  """Rows of a numeric column as the step takes it (float64 stored values as float32)."""
+  value = split.columns[name][rows]
+  return value.astype(np.float32) if value.dtype == np.float64 else value
+
+
 def gather(split: Split, indices: np.ndarray, features: Sequence[str], prefix: str = "") -> dict[str, np.ndarray]:
-  batch = {}
-  for name in features:
-    value = decode_frames(split, indices) if name == "image" else split.columns[name][indices]
-    batch[prefix + name] = value.astype(np.float32) if value.dtype == np.float64 else value
-  return batch
+  return {prefix + name: decode_frames(split, indices) if name == "image" else column(split, name, indices)
+          for name in features}
 
 
 def make_batch(split: Split, indices: np.ndarray, ref_indices: np.ndarray, features: Sequence[str],
@@ -261,8 +264,7 @@ class Feed:
     if mode == "device":
       needed = sorted(set(self.features) | set(self.reference_features))
       for name, split in self.splits.items():
-        host = {k: split.columns[k].astype(np.float32) if split.columns[k].dtype == np.float64 else split.columns[k]
-                for k in needed if k != "image"}
+        host = {k: column(split, k) for k in needed if k != "image"}
         if "image" in needed:
           host["image"] = decode_split(split, workers, desc=f"decode {name} split to device")
         self._resident[name] = parallel.replicate(host, mesh)

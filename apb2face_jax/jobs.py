@@ -46,8 +46,9 @@ def check_training_config(config: ml_collections.ConfigDict) -> None:
 def check_single_process(job: str) -> None:
   """Generation and evaluation run as one process: refuse a launch as one of many."""
   for name in _CLUSTER_SIZES:
-    if os.environ.get(name, "1").isdigit() and int(os.environ.get(name, "1")) > 1:
-      raise UserError(f"{job} runs as one process, and this is one of {os.environ[name]} ({name}): "
+    size = os.environ.get(name, "1")
+    if size.isdigit() and int(size) > 1:
+      raise UserError(f"{job} runs as one process, and this is one of {size} ({name}): "
                       f"start it once (e.g. srun -n 1 / mpirun -n 1); only training spreads over processes.")
 
 

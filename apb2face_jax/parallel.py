@@ -18,12 +18,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from apb2face_jax.errors import UserError
 
 DATA_AXIS = "data"
-DISTRIBUTED_FIELDS = ("distributed", "coordinator_address", "num_processes", "process_id")
-
-
-def distributed_requested(config: Any) -> bool:
-  """True when the config asks for a multi-process job (`distributed` or a coordinator)."""
-  return bool(config.get("distributed") or config.get("coordinator_address"))
 
 
 def initialize_distributed(config: Any) -> None:
@@ -34,9 +28,9 @@ def initialize_distributed(config: Any) -> None:
   `config.distributed=True` alone lets JAX read the cluster's environment (SLURM,
   Open MPI, TPU VMs, Kubernetes).
   """
-  if not distributed_requested(config):
-    return
   address = config.get("coordinator_address")
+  if not (config.get("distributed") or address):
+    return
   explicit = {}
   if address:
     n, i = config.get("num_processes"), config.get("process_id")

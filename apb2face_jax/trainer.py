@@ -142,9 +142,10 @@ def _input_mode(config: ml_collections.ConfigDict, train: input_pipeline.Split, 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, make_task: TaskFactory) -> dict[str, float]:
   """Trains (or resumes) in `workdir`; returns the final test metrics and baselines.
 
-  When a process of a multi-process job dies, the others stop within the
-  heartbeat timeout with one message naming it (exit status 1); rerunning
-  resumes from the latest checkpoint.
+  When a process of a multi-process job dies, the others say so at once and stop
+  within the heartbeat timeout (exit status 1, or JAX's own abort at that
+  timeout), naming the lost process when JAX lets them; rerunning resumes from
+  the latest checkpoint.
   """
   step = [0]
   try:

@@ -13,6 +13,8 @@ turns distributed on by itself.
 import ml_collections
 from ml_collections import config_dict
 
+DISTRIBUTED_FIELDS = ("distributed", "coordinator_address", "num_processes", "process_id")
+
 
 def add_run_fields(c: ml_collections.ConfigDict) -> None:
   # Input pipeline (our choices; apb2face_jax/input_pipeline.py).
