@@ -62,11 +62,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
     if not workdir:
       raise UserError("--workdir is required: give a directory for metrics.json, metrics.md and the images.")
     runtime.configure(config.get("compilation_cache_dir"))
-    from apb2face_jax import evaluate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+    from apb2face_jax.metrics import evaluate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
     return evaluate.run(config, workdir)
   if job == "generate":  # needs no --workdir; its config is checked by generate.run
     runtime.configure(config.get("compilation_cache_dir"))
-    from apb2face_jax import generate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+    from apb2face_jax.inference import generate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
     return generate.run(config)
   if job not in ("predictor", "reenactor"):
     raise UserError(f"config.job={job!r} is not a job this version runs: "
@@ -75,10 +75,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)
   runtime.configure(config.get("compilation_cache_dir"))
-  from apb2face_jax import parallel, trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+  from apb2face_jax.train import parallel, trainer  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
   parallel.initialize_distributed(config)  # before anything starts a JAX backend
   if job == "predictor":
-    from apb2face_jax.predictor_train import PredictorTask as task  # pylint: disable=g-import-not-at-top
+    from apb2face_jax.train.predictor_task import PredictorTask as task  # pylint: disable=g-import-not-at-top
   else:
-    from apb2face_jax.reenactor_train import ReenactorTask as task  # pylint: disable=g-import-not-at-top
+    from apb2face_jax.train.reenactor_task import ReenactorTask as task  # pylint: disable=g-import-not-at-top
   return trainer.train_and_evaluate(config, workdir, task)

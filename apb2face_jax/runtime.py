@@ -10,7 +10,7 @@ from pathlib import Path
 
 # XLA:CPU's YNNPACK kernels for single convolutions and dots are slow for these
 # networks' shapes; turning them off gave 1.7-2.1x on the predictor and matched
-# PyTorch on training (../shared/STACK_NOTES.md, measured on 2-core CPUs).
+# PyTorch on training (docs/paper_and_code.md §8, measured on 2-core CPUs).
 CPU_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-individual_dot"
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "apb2face_jax" / "xla"
 

@@ -3,7 +3,7 @@
 Needs torch (pip install -r requirements-eval.txt) and a checkout of the
 official code, from which the modules are imported as they are:
 
-  git clone https://github.com/zhangzjn/APB2Face /tmp/APB2Face   # the facts in SPEC.md are from commit 92d70ec
+  git clone https://github.com/zhangzjn/APB2Face /tmp/APB2Face   # docs/paper_and_code.md describes commit 92d70ec
   python bench/compare_official.py --official-repo /tmp/APB2Face
 
 Both sides get random weights (timing does not depend on their values), the same
@@ -35,19 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import common  # noqa: E402  (configures JAX first: XLA flags, compile cache)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from apb2face_jax import inference  # noqa: E402
-from apb2face_jax.gan_state import GanState  # noqa: E402
-from apb2face_jax.predictor_train import PredictorTask  # noqa: E402
-from apb2face_jax.reenactor_train import ReenactorTask  # noqa: E402
+from apb2face_jax.train.gan_state import GanState  # noqa: E402
+from apb2face_jax.train.predictor_task import PredictorTask  # noqa: E402
+from apb2face_jax.train.reenactor_task import ReenactorTask  # noqa: E402
 from configs import predictor as predictor_config  # noqa: E402
 from configs import reenactor as reenactor_config  # noqa: E402
 
-PREDICTOR_TRAIN_BATCH = 32  # SPEC 3: batch 32
+PREDICTOR_TRAIN_BATCH = 32  # docs/paper_and_code.md §3: batch 32
 
 
 def cores() -> int:
@@ -170,7 +169,7 @@ class Cases:
     real, ref = self._t(x["landmarks"].reshape(b, -1)), self._t(x["ref_landmarks"].reshape(b, -1))
     mse, l1 = nn.MSELoss(), nn.L1Loss()
 
-    def official():  # SPEC 3, in the official order: G step, then D step on the same prediction
+    def official():  # docs/paper_and_code.md §3, in the official order: G step, then D step on the same prediction
       fake = g(mfcc, pose, blink)
       for p in d.parameters():
         p.requires_grad_(False)
@@ -242,7 +241,7 @@ class Cases:
 
     autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def official():  # SPEC 4, pix2pix order: D step on (ref, fake) vs (ref, real), then G step
+    def official():  # docs/paper_and_code.md §4, pix2pix order: D step on (ref, fake) vs (ref, real), then G step
       with autocast():
         fake = g(drawn)
       for p in d.parameters():

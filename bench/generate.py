@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apb2face_jax import runtime  # noqa: E402
 
-# Paper (SPEC 1, 4): batch-1 speeds of the official networks.
+# Paper (docs/paper_and_code.md §1, §4): batch-1 speeds of the official networks.
 PAPER_PREDICTOR_CPU_FPS = 260   # i7-8700K
 PAPER_REENACTOR_GPU_FPS = 75    # 2080Ti, 256x256
 
@@ -29,10 +29,10 @@ def make_workdirs(root: Path, size: str) -> tuple[Path, Path]:
   """Random-weight predictor and reenactor workdirs (config.json + one checkpoint)."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from apb2face_jax.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.predictor_train import PredictorTask  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.reenactor_train import ReenactorTask  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.predictor_task import PredictorTask  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.reenactor_task import ReenactorTask  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
   from configs import predictor, reenactor  # pylint: disable=g-import-not-at-top
 
   dirs = []
@@ -63,7 +63,9 @@ def bench(size: str, seconds: float, batch: int, root: Path) -> list[str]:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from apb2face_jax import audio, generate, inference, pose_blink  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.data import audio  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.inference import generate, pose_blink  # pylint: disable=g-import-not-at-top
+  from apb2face_jax import inference  # pylint: disable=g-import-not-at-top
 
   predictor_dir, reenactor_dir = make_workdirs(root, size)
   predictor, reenactor = inference.load_predictor(predictor_dir), inference.load_reenactor(reenactor_dir)

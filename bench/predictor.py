@@ -3,7 +3,7 @@
   python bench/predictor.py [--batched 300] [--train-batch 32]
 
 Inference at batch 1 (streaming, one frame a call) and batched (a whole 10 s
-utterance at 30 fps in one call), and the full G+D train step of SPEC 3 at
+utterance at 30 fps in one call), and the full G+D train step of docs/paper_and_code.md §3 at
 batch 32, on whatever device JAX sees. Random weights and inputs.
 """
 
@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from apb2face_jax import inference
-from apb2face_jax.predictor_train import PredictorTask
+from apb2face_jax.train.predictor_task import PredictorTask
 from configs import predictor as predictor_config
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     batch = jax.device_put(inputs(args.train_batch))
     seconds = common.train_step_seconds(step, state, batch)
     rows.append([f"G+D train step, batch {args.train_batch}", dtype, seconds * 1e3, args.train_batch / seconds])
-  common.print_table("GeometryPredictor (SPEC 1; 0.256 GFLOP/frame forward)",
+  common.print_table("GeometryPredictor (docs/paper_and_code.md §1; 0.256 GFLOP/frame forward)",
                      ["case", "dtype", "ms per call (median)", "frames (or train samples) / s"], rows)
 
 

@@ -2,7 +2,7 @@
 
   python bench/predictor_layers.py [--batch 32]
 
-For each of the 10 audio convolutions (SPEC 1, shapes as `GeometryPredictor`
+For each of the 10 audio convolutions (docs/paper_and_code.md §1, shapes as `GeometryPredictor`
 builds them) at one batch size: the forward pass, the weight gradient and the
 input gradient, each jitted alone; median ms and GFLOP/s (2 x multiply-adds of
 the forward, which each of the three costs), against the fp32 matmul peak.
@@ -42,7 +42,7 @@ def conv_layers(batch: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...],
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--batch", type=int, default=32, help="SPEC 3 trains at batch 32")
+  parser.add_argument("--batch", type=int, default=32, help="docs/paper_and_code.md §3 trains at batch 32")
   args = parser.parse_args()
 
   rows = []

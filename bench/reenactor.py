@@ -13,7 +13,7 @@ import common  # noqa: F401  (configures JAX first)
 import jax
 import numpy as np
 
-from apb2face_jax.reenactor_train import ReenactorTask
+from apb2face_jax.train.reenactor_task import ReenactorTask
 from configs import reenactor as reenactor_config
 
 

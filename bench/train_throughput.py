@@ -18,9 +18,10 @@ import time
 import common  # noqa: F401  (configures JAX first)
 import jax
 
-from apb2face_jax import input_pipeline, parallel, trainer
-from apb2face_jax.predictor_train import PredictorTask
-from apb2face_jax.reenactor_train import ReenactorTask
+from apb2face_jax.data import splits
+from apb2face_jax.train import input_pipeline, parallel, trainer
+from apb2face_jax.train.predictor_task import PredictorTask
+from apb2face_jax.train.reenactor_task import ReenactorTask
 from configs import predictor as predictor_config
 from configs import reenactor as reenactor_config
 
@@ -57,8 +58,8 @@ def measure(network: str, variant: str, args: argparse.Namespace) -> list[object
   config.dataset, config.data_dir, config.manual_dir = args.dataset, args.data_dir, args.manual_dir
   if args.batch.get(f"{network}:{variant}"):
     config.batch_size = args.batch[f"{network}:{variant}"]
-  builder = input_pipeline.prepare_dataset(config)
-  train, test = (input_pipeline.load_split(builder, s) for s in ("train", "test"))
+  builder = splits.prepare(config)
+  train, test = (splits.load(builder, s) for s in ("train", "test"))
   task = task_class(config, train, input_pipeline.steps_per_epoch(len(train), config.batch_size))
   mesh = parallel.make_mesh()
   train_fn, _ = trainer.jit_steps(task, mesh)

@@ -17,7 +17,7 @@ DISTRIBUTED_FIELDS = ("distributed", "coordinator_address", "num_processes", "pr
 
 
 def add_run_fields(c: ml_collections.ConfigDict) -> None:
-  # Input pipeline (our choices; apb2face_jax/input_pipeline.py).
+  # Input pipeline (our choices; apb2face_jax/train/input_pipeline.py).
   c.input_pipeline = "auto"       # 'host': grain decodes each batch in threads; 'device': frames decoded
   #                                 once and kept on every device, a batch is a gather there; 'auto':
   #                                 'device' when the splits fit device_memory_fraction of one device

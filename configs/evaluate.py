@@ -1,4 +1,4 @@
-"""Evaluation: the paper's Table 1 metrics (SPEC 6) on the test split, offline.
+"""Evaluation: the paper's Table 1 metrics (docs/paper_and_code.md §6) on the test split, offline.
 
   python launch.py --config configs/evaluate.py --workdir /tmp/eval \
       --config.predictor_workdir=/tmp/predictor --config.reenactor_workdir=/tmp/reenactor
@@ -21,7 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.job = "evaluate"
   c.predictor_workdir = config_dict.placeholder(str)
   c.reenactor_workdir = config_dict.placeholder(str)  # may hold '{identity}'
-  c.predictor_checkpoint = "best"     # the code keeps the checkpoint of lowest test L1 (SPEC 3)
+  c.predictor_checkpoint = "best"     # the code keeps the checkpoint of lowest test L1 (docs/paper_and_code.md §3)
   c.reenactor_checkpoint = "latest"   # the code uses the last epoch's generator
 
   # Data: default (None) = the predictor run's own dataset, data_dir and manual_dir.
@@ -37,8 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.annotator_python = config_dict.placeholder(str)
   c.compilation_cache_dir = config_dict.placeholder(str)
 
-  # The paper's Table 1 averages over its 6 AnnVI identities (Zhang et al., ICASSP 2020; SPEC 6),
-  # and the predictor's test landmark L1 with D_L (SPEC 3). Shown beside ours, labelled as the paper's.
+  # The paper's Table 1 averages over its 6 AnnVI identities (Zhang et al., ICASSP 2020; docs/paper_and_code.md §6),
+  # and the predictor's test landmark L1 with D_L (docs/paper_and_code.md §3). Shown beside ours, labelled as the paper's.
   c.paper = ml_collections.ConfigDict({
       "ssim": 0.799, "fid": 11.862, "dr_percent": 98.8, "ale_px": 1.429, "ape": 0.0195, "abe": 0.0413,
       "predictor_l1_px": 0.666,

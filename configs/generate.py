@@ -17,7 +17,7 @@ import dataclasses
 import ml_collections
 from ml_collections import config_dict
 
-from apb2face_jax.pose_blink import NaturalMotion
+from apb2face_jax.inference.pose_blink import NaturalMotion
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -32,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.pose = "natural"            # see the module docstring
   c.blink = "natural"
   c.seed = 0                    # of the natural motion
-  # Natural motion (apb2face_jax/pose_blink.py NaturalMotion, where each number's source is noted).
+  # Natural motion (apb2face_jax/inference/pose_blink.py NaturalMotion, where each number's source is noted).
   c.natural = ml_collections.ConfigDict(dataclasses.asdict(NaturalMotion()))
 
   c.fps = config_dict.placeholder(float)  # default: the predictor's dataset's (29.97 if not prepared here)

@@ -1,4 +1,4 @@
-"""GeometryPredictor training (SPEC 1-3).
+"""GeometryPredictor training (docs/paper_and_code.md §1-§3).
 
 Default: the embedded real sample (`tfds_annvi/sample`, built on first use),
 with the epoch count scaled so the run finishes in a few minutes on 2 CPU cores:
@@ -33,7 +33,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.data_dir = config_dict.placeholder(str)
   c.manual_dir = config_dict.placeholder(str)
 
-  # Optimisation. Source: SPEC 3 (paper and official code agree unless noted).
+  # Optimisation. Source: docs/paper_and_code.md §3 (paper and official code agree unless noted).
   c.batch_size = 32             # paper and code
   c.learning_rate = 3e-4        # paper and code
   c.adam_b1 = 0.99              # paper and code (beta1 0.99, as written there)

@@ -1,4 +1,4 @@
-"""FaceReenactor training (SPEC 4): landmark image -> face, one network per identity.
+"""FaceReenactor training (docs/paper_and_code.md §4): landmark image -> face, one network per identity.
 
 Default: the embedded real sample, with a small generator at 128x128 so the run
 finishes in about 15 minutes on 2 CPU cores:
@@ -33,7 +33,7 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.data_dir = config_dict.placeholder(str)
   c.manual_dir = config_dict.placeholder(str)
 
-  # Networks. Source: SPEC 4 (official 'resnet_9blocks_l2face' generator, 70x70 PatchGAN).
+  # Networks. Source: docs/paper_and_code.md §4 (official 'resnet_9blocks_l2face' generator, 70x70 PatchGAN).
   c.generator = "resnet_9blocks_l2face"  # or 'unet_256' (pix2pix; the paper says "modified Pix2Pix")
   c.generator_kwargs = ml_collections.ConfigDict({"n_blocks": 9})  # code: 9 residual blocks
   c.ngf = 64                    # code: generator base width
@@ -43,12 +43,12 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
   c.landmark_radius = 0         # training data: one white pixel per point (256_landmark_crop_thin)
   c.dtype = "float32"           # 'bfloat16': activations in bf16, parameters and Adam state float32
 
-  # Losses. Source: SPEC 4.
+  # Losses. Source: docs/paper_and_code.md §4.
   c.gan_weight = 1.0            # code and paper: vanilla GAN (BCE with logits)
   c.l1_weight = 100.0           # code and paper
   c.mask_weight = 100.0         # paper's face-mask L1 (0 = the official code, which has none)
 
-  # Optimisation. Source: SPEC 4.
+  # Optimisation. Source: docs/paper_and_code.md §4.
   c.batch_size = 16             # paper; the code's default option (its script uses 12)
   c.learning_rate = 2e-4        # code
   c.adam_b1 = 0.5               # code

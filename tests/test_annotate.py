@@ -16,6 +16,7 @@ from apb2face_jax.annotate import blink
 from apb2face_jax.annotate import layout106
 from apb2face_jax.annotate import pipeline
 from apb2face_jax.annotate import pose
+from apb2face_jax.data.layout import NUM_POINTS
 from apb2face_jax.errors import UserError
 
 SAMPLE = Path(__file__).resolve().parents[1] / 'tfds_annvi' / 'sample'
@@ -35,7 +36,7 @@ def _upright(points: np.ndarray, roll: float) -> np.ndarray:
 # --- 106-point layout --------------------------------------------------------
 
 def test_layout_table_is_complete_and_normalised():
-  assert len(layout106.SOURCES) == layout106.NUM_POINTS
+  assert len(layout106.SOURCES) == NUM_POINTS
   for source in layout106.SOURCES:
     assert sum(weight for _, weight in source) == pytest.approx(1.0)
     assert all(0 <= vertex < layout106.NUM_MESH_REFINED for vertex, _ in source)

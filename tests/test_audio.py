@@ -1,10 +1,10 @@
-"""Tests for apb2face_jax.audio: loading, MFCC deltas, per-frame windows."""
+"""Tests for apb2face_jax.data.audio: loading, MFCC deltas, per-frame windows."""
 
 import numpy as np
 import pytest
 import soundfile
 
-from apb2face_jax import audio
+from apb2face_jax.data import audio
 from apb2face_jax.errors import UserError
 
 SR = 44100

@@ -43,7 +43,7 @@ def _wav(path: Path, seconds: float, rate: int = 16000, channels: int = 1,
 def _t7_edit(identity: str, split: str, edit):
   """Rewrites feature/{identity}/256_{split}.t7 (legacy format) after edit(data)."""
   def breaker(root: Path) -> None:
-    from apb2face_jax import torch_save  # pylint: disable=g-import-not-at-top
+    from apb2face_jax.data import torch_save  # pylint: disable=g-import-not-at-top
     path = root / "feature" / identity / f"256_{split}.t7"
     data = torch_save.load(path)
     edit(data)
@@ -194,7 +194,7 @@ def test_missing_root(tmp_path):
 
 @pytest.mark.parametrize("identity", ["../evil", "a/b", "a\\b", ".."])
 def test_identity_with_path_separators(identity):
-  from apb2face_jax import raw_annvi  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.data import raw_annvi  # pylint: disable=g-import-not-at-top
   from apb2face_jax.annotate import pipeline  # pylint: disable=g-import-not-at-top
 
   with pytest.raises(UserError, match="is not a plain name"):

@@ -4,10 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from apb2face_jax import parallel
-from apb2face_jax.checkpoint import Checkpoints
+from apb2face_jax.train import parallel
+from apb2face_jax.train.checkpoint import Checkpoints
 from apb2face_jax.errors import UserError
-from apb2face_jax.predictor_train import PredictorTask
+from apb2face_jax.train.predictor_task import PredictorTask
 from configs import predictor as predictor_config
 from tests.test_predictor_train import fixed_batch
 

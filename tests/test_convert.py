@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from apb2face_jax import convert, inference, torch_save
+from apb2face_jax.train import convert
+from apb2face_jax import inference
+from apb2face_jax.data import torch_save
 from apb2face_jax.errors import UserError
 from apb2face_jax.models.predictor import GeometryPredictor, LandmarkDiscriminator
 from apb2face_jax.models.reenactor import PatchDiscriminator, ResnetGenerator
-from apb2face_jax.predictor_train import PredictorTask
+from apb2face_jax.train.predictor_task import PredictorTask
 from configs import predictor as predictor_config
 
 TOLERANCE = 1e-4

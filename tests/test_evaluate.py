@@ -6,12 +6,12 @@ from pathlib import Path
 import jax
 import pytest
 
-from apb2face_jax import evaluate
-from apb2face_jax.checkpoint import Checkpoints
+from apb2face_jax.metrics import evaluate
+from apb2face_jax.train.checkpoint import Checkpoints
 from apb2face_jax.errors import UserError
 from apb2face_jax.metrics import fid
-from apb2face_jax.predictor_train import PredictorTask
-from apb2face_jax.reenactor_train import ReenactorTask
+from apb2face_jax.train.predictor_task import PredictorTask
+from apb2face_jax.train.reenactor_task import ReenactorTask
 from configs import evaluate as evaluate_config
 from configs import predictor as predictor_config
 from configs import reenactor as reenactor_config

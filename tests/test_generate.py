@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from apb2face_jax import audio, generate, inference, jobs, pose_blink
+from apb2face_jax.data import audio
+from apb2face_jax.inference import generate, pose_blink
+from apb2face_jax import inference, jobs
 from apb2face_jax.errors import UserError
 from configs import generate as generate_config
 from tests.test_inference import workdirs  # noqa: F401  (session fixture: tiny predictor + reenactor)
@@ -108,7 +110,7 @@ def test_yaw_sweep_moves_the_nose_tip_right(workdirs):  # noqa: F811
   gen = generate.Generator(inference.load_predictor(workdirs["predictor"]),
                            inference.load_reenactor(workdirs["reenactor"]), batch_size=8)
   n = 8
-  yaw = np.linspace(-0.35, 0.2, n)  # AnnVI's yaw range (SPEC 5)
+  yaw = np.linspace(-0.35, 0.2, n)  # AnnVI's yaw range (docs/paper_and_code.md §5)
   pose = np.zeros((n, 3), np.float32)
   pose[:, 2] = yaw  # stored order: pitch, roll, yaw
   window = np.random.default_rng(3).normal(size=(1, 64, 60))

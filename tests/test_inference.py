@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from apb2face_jax import inference
-from apb2face_jax.checkpoint import Checkpoints
+from apb2face_jax.train.checkpoint import Checkpoints
 from apb2face_jax.errors import UserError
-from apb2face_jax.predictor_train import PredictorTask
-from apb2face_jax.reenactor_train import ReenactorTask
-from apb2face_jax.trainer import CONFIG_FILE
+from apb2face_jax.train.predictor_task import PredictorTask
+from apb2face_jax.train.reenactor_task import ReenactorTask
+from apb2face_jax.train.trainer import CONFIG_FILE
 from configs import predictor as predictor_config
 from configs import reenactor as reenactor_config
 

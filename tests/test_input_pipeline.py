@@ -4,17 +4,18 @@ import jax
 import numpy as np
 import pytest
 
-from apb2face_jax import input_pipeline, parallel
+from apb2face_jax.data import splits
+from apb2face_jax.train import input_pipeline, parallel
 from apb2face_jax.errors import UserError
 
 FEATURES, REFERENCE = ("image", "landmarks", "mfcc", "frame"), ("image", "landmarks")
 
 
 @pytest.fixture(scope="module")
-def splits(data_dir) -> dict[str, input_pipeline.Split]:
+def prepared(data_dir) -> dict[str, splits.Split]:
   import tfds_annvi  # pylint: disable=g-import-not-at-top
   builder = tfds_annvi.Builder(config="annvi", data_dir=str(data_dir), file_format="array_record")
-  return {s: input_pipeline.load_split(builder, s) for s in ("train", "test")}
+  return {s: splits.load(builder, s) for s in ("train", "test")}
 
 
 def host_batches(split, host_part, workers, steps=5, start=3, global_batch=4):
@@ -37,8 +38,8 @@ def test_processes_read_disjoint_rows_that_together_are_the_global_batch(count):
   np.testing.assert_array_equal(np.concatenate(rows), np.arange(8))
 
 
-def test_each_process_gets_its_rows_of_the_one_process_batch(splits):
-  train = splits["train"]
+def test_each_process_gets_its_rows_of_the_one_process_batch(prepared):
+  train = prepared["train"]
   whole = host_batches(train, slice(None), workers=0)
   halves = [host_batches(train, parallel.host_slice(4, i, 2), workers=0) for i in range(2)]
   joined = [{k: np.concatenate([h0[k], h1[k]]) for k in h0} for h0, h1 in zip(*halves)]
@@ -47,14 +48,14 @@ def test_each_process_gets_its_rows_of_the_one_process_batch(splits):
   assert not np.array_equal(whole[0]["frame"], whole[1]["frame"])  # the steps differ
 
 
-def test_parallel_decoding_yields_the_single_thread_batches(splits):
-  assert_same_batches(host_batches(splits["train"], slice(None), workers=0),
-                      host_batches(splits["train"], slice(None), workers=3))
+def test_parallel_decoding_yields_the_single_thread_batches(prepared):
+  assert_same_batches(host_batches(prepared["train"], slice(None), workers=0),
+                      host_batches(prepared["train"], slice(None), workers=3))
 
 
-def test_device_resident_batches_equal_host_batches(splits):
+def test_device_resident_batches_equal_host_batches(prepared):
   mesh = parallel.make_mesh(jax.devices()[:2])
-  feeds = {mode: input_pipeline.Feed(mode, splits["train"], splits["test"], mesh, 4, 0, FEATURES, REFERENCE,
+  feeds = {mode: input_pipeline.Feed(mode, prepared["train"], prepared["test"], mesh, 4, 0, FEATURES, REFERENCE,
                                      workers=2, prefetch=2) for mode in ("host", "device")}
   assert "device-resident" in feeds["device"].describe()
   train = {m: [jax.device_get(b) for b in f.train(2, 4)] for m, f in feeds.items()}
@@ -66,8 +67,8 @@ def test_device_resident_batches_equal_host_batches(splits):
   assert leaf.sharding.spec == jax.sharding.PartitionSpec(parallel.DATA_AXIS)
 
 
-def test_auto_mode_goes_by_the_memory_fraction(splits):
-  pair = (splits["train"], splits["test"])
+def test_auto_mode_goes_by_the_memory_fraction(prepared):
+  pair = (prepared["train"], prepared["test"])
   size = input_pipeline.resident_bytes(pair, FEATURES + REFERENCE)
   assert size == 15 * (256 * 256 * 3 + 106 * 2 * 4 + 64 * 60 * 4 + 8)  # frame: int64
   assert input_pipeline.choose_mode("auto", pair, FEATURES, fraction=0.0) == "host"

@@ -3,7 +3,6 @@
 Each run is a real `python launch.py` subprocess, as a user would start it.
 """
 
-import os
 import signal
 import subprocess
 import sys

@@ -84,17 +84,19 @@ def test_redetect_reports_a_missing_annotator(tmp_path):
 def test_redetect_finds_the_sample_face_near_its_labels_and_no_face_in_noise(tmp_path):
   from PIL import Image
 
-  from apb2face_jax import geometry, raw_annvi
-  from tfds_annvi.tfds_annvi_dataset_builder import IMAGE_SIZE, SAMPLE_DIR
+  from apb2face_jax.data import crops
+  from apb2face_jax.data import raw_annvi
+  from apb2face_jax.data.layout import CROP_SIZE
+  from tfds_annvi.tfds_annvi_dataset_builder import SAMPLE_DIR
 
   ident = raw_annvi.read_identity(SAMPLE_DIR, "carphone")
   i = len(ident.frames) // 2
   (_, rgb), = raw_annvi.iter_frames(ident.video_path, ident.frames[i:i + 1])
-  box = geometry.crop_box(ident.landmarks[i])
-  Image.fromarray(geometry.crop_image(rgb, box, IMAGE_SIZE)).save(tmp_path / "face.png")
-  Image.fromarray(noisy_pair((IMAGE_SIZE, IMAGE_SIZE, 3))[0]).save(tmp_path / "noise.png")
+  box = crops.crop_box(ident.landmarks[i])
+  Image.fromarray(crops.crop_image(rgb, box, CROP_SIZE)).save(tmp_path / "face.png")
+  Image.fromarray(noisy_pair((CROP_SIZE, CROP_SIZE, 3))[0]).save(tmp_path / "noise.png")
   found = redetect.redetect([tmp_path / "face.png", tmp_path / "noise.png"], redetect.annotator_python())
   assert found.found.tolist() == [True, False] and found.dropped == {"no face found": 1}
-  label = geometry.to_crop_coords(ident.landmarks[i], box, IMAGE_SIZE)
+  label = crops.to_crop_coords(ident.landmarks[i], box, CROP_SIZE)
   assert face_errors.landmark_error(found.landmarks[:1], label[None])[0] < 8.0  # px on the 256 crop
   assert face_errors.mean_abs_error(found.blink[:1], ident.blink[i:i + 1])[0] < 0.1

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from apb2face_jax import parallel
-from apb2face_jax.predictor_train import PredictorTask, make_optimizer
+from apb2face_jax.train import parallel
+from apb2face_jax.train.predictor_task import PredictorTask, make_optimizer
 from configs import predictor as predictor_config
 
 

@@ -1,4 +1,4 @@
-"""Tests for apb2face_jax.raw_annvi on small synthetic raw roots."""
+"""Tests for apb2face_jax.data.raw_annvi on small synthetic raw roots."""
 
 import os
 import pathlib
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apb2face_jax import raw_annvi
+from apb2face_jax.data import raw_annvi
 from apb2face_jax.errors import UserError
 
 W, H, N_FRAMES, FPS = 64, 48, 12, 10.0

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apb2face_jax import input_pipeline, jobs, parallel
+from apb2face_jax.data import splits
+from apb2face_jax.train import parallel
+from apb2face_jax import jobs
 from apb2face_jax.errors import UserError
-from apb2face_jax.reenactor_train import ReenactorTask, face_region_l1, make_optimizer
+from apb2face_jax.train.reenactor_task import ReenactorTask, face_region_l1, make_optimizer
 from configs import reenactor as reenactor_config
 from tests.test_predictor_train import run_steps as run_task_steps
 
@@ -89,14 +91,14 @@ class _Images(list):
     return [{"image": self[i]} for i in indices]
 
 
-def _split(images: list[np.ndarray], landmarks: np.ndarray, identities: list[str]) -> input_pipeline.Split:
+def _split(images: list[np.ndarray], landmarks: np.ndarray, identities: list[str]) -> splits.Split:
   encoded = []
   for image in images:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     encoded.append(buffer.getvalue())
   names = sorted(set(identities))
-  return input_pipeline.Split(columns={"landmarks": landmarks.astype(np.float32)},
+  return splits.Split(columns={"landmarks": landmarks.astype(np.float32)},
                               identity=np.asarray([names.index(x) for x in identities], np.int32),
                               identity_names=names, images=_Images(encoded), fps=30.0)
 

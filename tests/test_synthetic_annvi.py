@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apb2face_jax import raw_annvi
+from apb2face_jax.data import raw_annvi
 from tools import make_synthetic_annvi as synthetic
 
 SIZE = (320, 240)

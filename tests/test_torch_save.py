@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apb2face_jax import annvi_features, torch_save
+from apb2face_jax.data import annvi_features, torch_save
 from apb2face_jax.errors import UserError
 
 T7_ROOT = Path(__file__).resolve().parents[1] / "tfds_annvi" / "dummy_data_t7"

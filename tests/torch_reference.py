@@ -1,6 +1,6 @@
 """PyTorch modules with the official APB2Face layer structure and parameter names (tests only).
 
-Written from ../shared/SPEC.md sections 1-4 so that the parity tests can make
+Written from docs/paper_and_code.md §1-§4 so that the parity tests can make
 checkpoints in the official format without the original code: the module
 attribute names and `nn.Sequential` indices reproduce the official state-dict
 keys listed in apb2face_jax/models/predictor.py and models/reenactor.py.
@@ -21,7 +21,7 @@ def _relu_between(layers: list[nn.Module], activation: type[nn.Module] | None = 
 
 
 class Predictor(nn.Module):
-  """SPEC 1: official `APBNet` names (audio1, audio2, trans_audio, trans_pose, trans_eye, trans_cat)."""
+  """docs/paper_and_code.md §1: official `APBNet` names (audio1, audio2, trans_audio, trans_pose, trans_eye, trans_cat)."""
 
   def __init__(self):
     super().__init__()
@@ -42,7 +42,7 @@ class Predictor(nn.Module):
 
 
 class LandmarkDiscriminator(nn.Module):
-  """SPEC 2: official `Discriminator` names (layers1, layers2, layers3)."""
+  """docs/paper_and_code.md §2: official `Discriminator` names (layers1, layers2, layers3)."""
 
   def __init__(self):
     super().__init__()
@@ -57,7 +57,7 @@ class LandmarkDiscriminator(nn.Module):
 
 
 class Block(nn.Module):
-  """SPEC 4 block: shortcut = Conv + IN; conv_block = Pad, Conv, IN, ReLU, [Dropout], Pad, Conv, IN."""
+  """docs/paper_and_code.md §4 block: shortcut = Conv + IN; conv_block = Pad, Conv, IN, ReLU, [Dropout], Pad, Conv, IN."""
 
   def __init__(self, width: int, dropout: bool):
     super().__init__()
@@ -72,7 +72,7 @@ class Block(nn.Module):
 
 
 class Generator(nn.Module):
-  """SPEC 4 'resnet_9blocks_l2face': official `ResnetL2FaceGenerator` names (model1, model2, model3)."""
+  """docs/paper_and_code.md §4 'resnet_9blocks_l2face': official `ResnetL2FaceGenerator` names (model1, model2, model3)."""
 
   def __init__(self, ngf: int = 64, n_blocks: int = 9, dropout: bool = True):
     super().__init__()
@@ -93,7 +93,7 @@ class Generator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-  """SPEC 4 70x70 PatchGAN with InstanceNorm: official `NLayerDiscriminator` names (model.0, .2, .5, .8, .11)."""
+  """docs/paper_and_code.md §4 70x70 PatchGAN with InstanceNorm: official `NLayerDiscriminator` names (model.0, .2, .5, .8, .11)."""
 
   def __init__(self, input_channels: int = 6, ndf: int = 64, n_layers: int = 3):
     super().__init__()

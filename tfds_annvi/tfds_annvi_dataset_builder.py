@@ -1,8 +1,8 @@
 """TFDS builder of AnnVI-style talking-face data: one example per video frame.
 
-Reads a raw AnnVI root (`apb2face_jax.raw_annvi`) or the released AnnVI
-features (`apb2face_jax.annvi_features`) and writes, per usable frame: the
-256x256 face crop (SPEC 5), its 106 landmarks in crop pixels, pose, blink, the
+Reads a raw AnnVI root (`apb2face_jax.data.raw_annvi`) or the released AnnVI
+features (`apb2face_jax.data.annvi_features`) and writes, per usable frame: the
+256x256 face crop (docs/paper_and_code.md §5), its 106 landmarks in crop pixels, pose, blink, the
 64x60 MFCC window and where the frame came from.
 
 `BUILDER_CONFIGS` lists the configs that need no flags (the embedded sample),
@@ -20,12 +20,12 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from apb2face_jax import annvi_features, audio, geometry, raw_annvi
+from apb2face_jax.data import annvi_features, audio, crops, raw_annvi
+from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.errors import UserError
 
-IMAGE_SIZE = 256
 JPEG_QUALITY = 95  # cv2.imwrite's default, which wrote the official crops
-TRAIN_FRACTION = 0.9  # SPEC 5: 90/10 per identity
+TRAIN_FRACTION = 0.9  # docs/paper_and_code.md §5: 90/10 per identity
 SAMPLE_DIR = pathlib.Path(__file__).parent / "sample"
 # The .t7 features store no frame rate; the AnnVI videos are YouTube clips,
 # assumed 30 fps (the paper and the code state none). Override per config.
@@ -102,9 +102,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             "image": tfds.features.Image(
-                shape=(IMAGE_SIZE, IMAGE_SIZE, 3), encoding_format="jpeg"),
+                shape=(CROP_SIZE, CROP_SIZE, 3), encoding_format="jpeg"),
             "landmarks": tfds.features.Tensor(
-                shape=(raw_annvi.N_POINTS, 2), dtype=np.float32),
+                shape=(NUM_POINTS, 2), dtype=np.float32),
             "pose": tfds.features.Tensor(shape=(3,), dtype=np.float32),
             "blink": tfds.features.Tensor(shape=(2,), dtype=np.float32),
             "mfcc": tfds.features.Tensor(
@@ -182,16 +182,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       for n, rgb in raw_annvi.iter_frames(ident.video_path,
                                           frames[ident.identity]):
         i = row[n]
-        box = geometry.crop_box(ident.landmarks[i])
-        crop = geometry.crop_image(rgb, box, IMAGE_SIZE)
+        box = crops.crop_box(ident.landmarks[i])
+        crop = crops.crop_image(rgb, box, CROP_SIZE)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
           raise RuntimeError(f"OpenCV could not encode frame {n} as JPEG.")
         yield f"{ident.identity}/{n:06d}", {
             "image": jpeg.tobytes(),
-            "landmarks": geometry.to_crop_coords(
-                ident.landmarks[i], box, IMAGE_SIZE).astype(np.float32),
+            "landmarks": crops.to_crop_coords(
+                ident.landmarks[i], box, CROP_SIZE).astype(np.float32),
             "pose": ident.pose[i].astype(np.float32),
             "blink": ident.blink[i].astype(np.float32),
             "mfcc": audio.frame_windows(features[ident.identity], [n],

@@ -116,7 +116,7 @@ def test_failure_midway_leaves_nothing_prepared(tmp_path, monkeypatch):
       raise RuntimeError("simulated crash")
     return np.zeros((size, size, 3), np.uint8)
 
-  monkeypatch.setattr(annvi.geometry, "crop_image", crop_then_fail)
+  monkeypatch.setattr(annvi.crops, "crop_image", crop_then_fail)
   with pytest.raises(RuntimeError, match="simulated crash"):
     _prepare(tmp_path, DUMMY)
   data = tmp_path / "data"

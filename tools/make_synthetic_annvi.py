@@ -39,8 +39,9 @@ import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make `apb2face_jax` importable
 # pylint: disable=wrong-import-position
-from apb2face_jax import raw_annvi
 from apb2face_jax.annotate import annvi_format, blink, layout106, pose
+from apb2face_jax.data import raw_annvi
+from apb2face_jax.data.layout import NUM_POINTS
 from apb2face_jax.errors import UserError
 # pylint: enable=wrong-import-position
 
@@ -100,7 +101,7 @@ def _brow_arch(x: np.ndarray) -> np.ndarray:
 def face_points(openness: tuple[float, float], mouth: float, gaze: float) -> np.ndarray:
   """The 106 points (106, 3) in face coordinates: eye openness (left, right) as height / width,
   mouth opening 0..1, horizontal gaze -1..1."""
-  p = np.zeros((layout106.NUM_POINTS, 3))
+  p = np.zeros((NUM_POINTS, 3))
   gap = MAX_GAP * mouth
   # Contour 0-32: from eye height on the image left, over the chin, to the right; the jaw drops
   # with the mouth.

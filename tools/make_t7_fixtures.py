@@ -1,4 +1,4 @@
-"""Writes tfds_annvi/dummy_data_t7/: a tiny synthetic AnnVI feature root (SPEC 5).
+"""Writes tfds_annvi/dummy_data_t7/: a tiny synthetic AnnVI feature root (docs/paper_and_code.md §5).
 
     feature/{id}/256_{train,test}.t7    torch.save dicts, as the official script wrote
     feature/{id}/256_image_crop/{n}.jpg synthetic 256x256 crops (an ellipse "face")

@@ -1,4 +1,4 @@
-"""AnnVI's raw text formats: landmark lines and usable-frame ranges (SPEC 5).
+"""AnnVI's raw text formats: landmark lines and usable-frame ranges (docs/paper_and_code.md §5).
 
 Landmark line, one per usable frame:
 
@@ -18,13 +18,13 @@ import re
 
 import numpy as np
 
-from apb2face_jax.annotate import layout106
+from apb2face_jax.data.layout import NUM_POINTS
 from apb2face_jax.errors import UserError
 
 _NUMBER = r'-?\d+(?:\.\d+)?'
 _PAIR = re.compile(rf'^({_NUMBER})-({_NUMBER})$')
 _NAME = re.compile(r'^(\d+)\.jpg$')
-_NUM_FIELDS = 2 + layout106.NUM_POINTS + 3 + 2
+_NUM_FIELDS = 2 + NUM_POINTS + 3 + 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +64,9 @@ def parse_line(line: str, where: str = 'landmark line') -> FrameAnnotation:
   if name is None:
     raise UserError(f'{where}: frame name "{fields[0]}" is not "<index>.jpg"')
   width, height = _pair(fields[1], where)
-  points = np.array([_pair(f, where) for f in fields[2:2 + layout106.NUM_POINTS]])
+  points = np.array([_pair(f, where) for f in fields[2:2 + NUM_POINTS]])
   try:
-    values = np.array([float(f) for f in fields[2 + layout106.NUM_POINTS:]])
+    values = np.array([float(f) for f in fields[2 + NUM_POINTS:]])
   except ValueError as error:
     raise UserError(f'{where}: pose/blink values are not numbers ({error})') from None
   if not (np.all(np.isfinite(points)) and np.all(np.isfinite(values))):

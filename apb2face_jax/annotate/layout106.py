@@ -34,7 +34,7 @@ video):
 Sources for the layout: the index names of a Face++ 106-point SDK wrapper
 (eye corners 52/55 and 58/61, lid middles 72/73 and 75/76, eye centres 74/77,
 nose tip 46, mouth corners 84/90, lip middles 87/93/98/102, chin 16) and the
-AnnVI face mask of SPEC 4 (contour 0-32 then 41 down to 34 traces the brows'
+AnnVI face mask of docs/paper_and_code.md §4 (contour 0-32 then 41 down to 34 traces the brows'
 top edge from right to left). FaceMesh vertex ids are those of MediaPipe's
 canonical face model; contours and lips are placed evenly (by vertex index)
 along FaceMesh's own vertex chains.
@@ -46,7 +46,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NUM_POINTS = 106
+
 NUM_MESH_REFINED = 478  # FaceMesh with iris refinement.
 NUM_MESH_PLAIN = 468  # FaceMesh without iris points.
 
@@ -128,7 +128,7 @@ OUTER_LIPS = tuple(range(84, 96))  # outline, clockwise
 INNER_LIPS = tuple(range(96, 104))  # outline, clockwise
 MOUTH_CORNERS = (84, 90)
 MOUTH_OPEN = (98, 102)  # upper / lower inner-lip middle
-# SPEC 4's face mask: contour 0-32, then the brows' top edge from 41 down to 34.
+# The face mask of docs/paper_and_code.md §4: contour 0-32, then the brows' top edge from 41 down to 34.
 FACE_MASK_POLYGON = CONTOUR + tuple(range(41, 33, -1))
 
 

@@ -1,4 +1,4 @@
-"""Annotates one video into AnnVI's raw layout for one identity (SPEC 5).
+"""Annotates one video into AnnVI's raw layout for one identity (docs/paper_and_code.md §5).
 
   ROOT/video/ID.mp4      copy of the video
   ROOT/audio/ID.<ext>    copy of the given audio, or the video's track as .wav

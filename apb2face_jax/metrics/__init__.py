@@ -2,6 +2,6 @@
 
 `ssim` (JAX), `fid` (Frechet distance in float64; Inception features need the
 optional torch extra), `face_errors` (numpy), `redetect` (runs the data's
-annotator in its own venv). The evaluation job (`apb2face_jax.evaluate`)
+annotator in its own venv). The evaluation job (`apb2face_jax.metrics.evaluate`)
 puts them together.
 """

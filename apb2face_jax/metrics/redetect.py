@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apb2face_jax.annotate.layout106 import NUM_POINTS
+from apb2face_jax.data.layout import NUM_POINTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_VAR = "APB2FACE_ANNOTATOR_PYTHON"

@@ -1,6 +1,6 @@
 """GeometryPredictor (audio + pose + blink -> landmarks) and its discriminator.
 
-SPEC sections 1-3. The official PyTorch modules are `APBNet` and
+docs/paper_and_code.md §1-§3. The official PyTorch modules are `APBNet` and
 `Discriminator` in zhangzjn/APB2Face `landmark2face/APB/APBNet.py` (the
 `audio2landmark` scripts import that file). Parameter names map as follows
 (official `name.weight` / `name.bias` -> ours `name/kernel` / `name/bias`):
@@ -40,7 +40,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-NUM_POINTS = 106
+from apb2face_jax.data.layout import NUM_POINTS
+
 
 # Xavier (Glorot) normal with gain 1, untruncated as torch.nn.init.xavier_normal_.
 xavier_normal = nn.initializers.variance_scaling(1.0, "fan_avg", "normal")

@@ -1,6 +1,6 @@
 """FaceReenactor networks: landmark image -> face generators and the PatchGAN.
 
-SPEC section 4. Images are NHWC in [-1, 1]. The official modules are in
+docs/paper_and_code.md §4. Images are NHWC in [-1, 1]. The official modules are in
 zhangzjn/APB2Face `landmark2face/models/networks_l2face.py`
 (`ResnetL2FaceGenerator`) and `networks.py` (`UnetGenerator`,
 `NLayerDiscriminator`), built with norm='instance', dropout on,

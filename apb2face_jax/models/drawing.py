@@ -1,28 +1,22 @@
-"""Landmark geometry: landmark images and face masks (JAX), face crops (numpy).
+"""Landmark images and face masks, drawn on the device (JAX).
 
 Pixel convention everywhere: pixel (i, j) (column i, row j) covers
 [i, i+1) x [j, j+1), so a point (x, y) falls in pixel (floor(x), floor(y)) and
 pixel centres sit at half-integers.
 
 `rasterise_landmarks` and `face_mask` are traceable (jit, vmap, grad-free);
-they are the one way both training and generation draw landmarks. The crop
-functions are plain numpy/OpenCV for the dataset builder and the annotator:
-importing this module does not import JAX (the JAX functions import it when
-first called), so the annotator can use it in an environment without JAX.
+they are the one way both training and generation draw landmarks.
 """
 
-from typing import TYPE_CHECKING
-
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-if TYPE_CHECKING:
-  import jax
-
-# The face polygon of SPEC 4: contour points 0..32, then brow points 41 down to 34.
+# The face polygon of docs/paper_and_code.md §4: contour points 0..32, then brow points 41 down to 34.
 FACE_POLYGON = tuple(range(33)) + tuple(range(41, 33, -1))
 MASK_KERNEL = 5  # side of the square dilation kernel
 MASK_DILATIONS_AT_512 = 10
-CROP_SCALE = 1.4  # crop half side / max(landmark box half width, half height)
 
 
 def _disc_offsets(radius: int) -> np.ndarray:
@@ -33,7 +27,7 @@ def _disc_offsets(radius: int) -> np.ndarray:
   return np.stack([dx[keep], dy[keep]], axis=-1)
 
 
-def rasterise_landmarks(landmarks: "jax.Array", size: int, radius: int = 0) -> "jax.Array":
+def rasterise_landmarks(landmarks: jax.Array, size: int, radius: int = 0) -> jax.Array:
   """Draws points (B, N, 2) (x, y pixels) as white on black: (B, size, size, 3) in {-1, 1}.
 
   radius 0 sets the one pixel (floor(x), floor(y)) per point, as the training
@@ -41,8 +35,6 @@ def rasterise_landmarks(landmarks: "jax.Array", size: int, radius: int = 0) -> "
   pixels within distance r (in pixels) of it. Pixels outside the image are
   dropped, never wrapped.
   """
-  import jax.numpy as jnp
-
   batch = landmarks.shape[0]
   offsets = jnp.asarray(_disc_offsets(radius), jnp.float32)
   pixels = jnp.floor(landmarks.astype(jnp.float32))[:, :, None, :] + offsets  # (B, N, K, 2)
@@ -55,7 +47,7 @@ def rasterise_landmarks(landmarks: "jax.Array", size: int, radius: int = 0) -> "
   return jnp.broadcast_to(image, (batch, size, size, 3))
 
 
-def _fill_polygon(polygon: "jax.Array", size: int) -> "jax.Array":
+def _fill_polygon(polygon: jax.Array, size: int) -> jax.Array:
   """Even-odd fill of closed polygons (B, K, 2) at pixel centres: (B, size, size) bool.
 
   Scanline form of the crossing-number test: for every row centre, each edge
@@ -63,8 +55,6 @@ def _fill_polygon(polygon: "jax.Array", size: int) -> "jax.Array":
   counts the crossing. Counting is a scatter of crossings into per-row bins
   and a cumulative sum, so the cost is O(B (K size + size^2)).
   """
-  import jax.numpy as jnp
-
   batch, corners = polygon.shape[:2]
   start = polygon[:, :, None, :]  # (B, K, 1, 2)
   end = jnp.roll(polygon, -1, axis=1)[:, :, None, :]
@@ -84,8 +74,8 @@ def _fill_polygon(polygon: "jax.Array", size: int) -> "jax.Array":
 
 
 def face_mask(
-    landmarks: "jax.Array", size: int, dilate_iterations: int | None = None
-) -> "jax.Array":
+    landmarks: jax.Array, size: int, dilate_iterations: int | None = None
+) -> jax.Array:
   """Dilated face polygon of landmarks (B, 106, 2): (B, size, size, 1) float in {0, 1}.
 
   Fills the polygon FACE_POLYGON (contour then brows), then dilates it
@@ -94,9 +84,6 @@ def face_mask(
   `size` (5 at 256). Dilating n times with a 5x5 square is one (4n+1)-square
   max filter, done separably.
   """
-  import jax.numpy as jnp
-  from jax import lax
-
   if dilate_iterations is None:
     dilate_iterations = round(MASK_DILATIONS_AT_512 * size / 512)
   polygon = landmarks[:, np.array(FACE_POLYGON), :].astype(jnp.float32)
@@ -110,47 +97,3 @@ def face_mask(
       padding[axis] = (reach, reach)
       mask = lax.reduce_window(mask, 0.0, lax.max, window, (1, 1, 1), padding)
   return mask[..., None]
-
-
-def crop_box(landmarks: np.ndarray) -> tuple[float, float, float]:
-  """Square crop (x0, y0, side) around landmarks (N, 2) in frame pixels (SPEC 5).
-
-  Centred on the landmarks' bounding-box centre, half side CROP_SCALE x
-  max(half width, half height). May run outside the frame.
-  """
-  lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
-  centre = (lo + hi) / 2
-  half = CROP_SCALE * float(np.max((hi - lo) / 2))
-  return float(centre[0] - half), float(centre[1] - half), 2 * half
-
-
-def to_crop_coords(
-    landmarks: np.ndarray, box: tuple[float, float, float], out_size: int = 256
-) -> np.ndarray:
-  """Maps frame-pixel points (..., 2) into the out_size x out_size crop of `box`."""
-  x0, y0, side = box
-  return (landmarks - np.array([x0, y0])) * (out_size / side)
-
-
-def crop_image(image: np.ndarray, box: tuple[float, float, float], out_size: int) -> np.ndarray:
-  """Crops square `box` of an (H, W, 3) uint8 frame to (out_size, out_size, 3) uint8.
-
-  Bilinear resampling with exactly the map of `to_crop_coords` (pixel-centre
-  aligned, like cv2.resize); parts of the box outside the frame come out black.
-  """
-  import cv2
-
-  x0, y0, side = box
-  scale = out_size / side
-  # crop x = scale * (frame x - x0) on the continuous axis; cv2 indexes pixel centres.
-  matrix = np.array(
-      [[scale, 0.0, scale * (0.5 - x0) - 0.5], [0.0, scale, scale * (0.5 - y0) - 0.5]]
-  )
-  return cv2.warpAffine(
-      image,
-      matrix,
-      (out_size, out_size),
-      flags=cv2.INTER_LINEAR,
-      borderMode=cv2.BORDER_CONSTANT,
-      borderValue=(0, 0, 0),
-  )

@@ -10,9 +10,9 @@ as an array's data). Any other global refuses the file with a `UserError`
 naming the file and the global.
 
 Two users:
-- the released AnnVI features (`.t7`, SPEC 5): dicts of lists, strings,
+- the released AnnVI features (`.t7`, docs/paper_and_code.md §5): dicts of lists, strings,
   floats and numpy arrays; torch tensors are refused (`allow_tensors=False`);
-- official checkpoints (`.pth` state dicts) read by `apb2face_jax.convert`
+- official checkpoints (`.pth` state dicts) read by `apb2face_jax.train.convert`
   where torch is not installed (`allow_tensors=True`): tensors come back as
   numpy arrays, rebuilt from the archive's storages; `collections.OrderedDict`,
   `torch._utils._rebuild_tensor_v2` and the `torch.*Storage` dtypes are the

@@ -23,12 +23,14 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
-from apb2face_jax import generate, inference, input_pipeline
+from apb2face_jax.data import splits
+from apb2face_jax.data.layout import CROP_SIZE
+from apb2face_jax.inference import generate
+from apb2face_jax import inference
 from apb2face_jax.errors import UserError
 from apb2face_jax.metrics import face_errors, fid, redetect
 from apb2face_jax.metrics.ssim import ssim
-from apb2face_jax.reenactor_train import STORED_SIZE
-from apb2face_jax.summary import to_uint8
+from apb2face_jax.data.images import to_uint8
 
 METRICS = ("ssim", "fid", "dr_percent", "ale_px", "ape", "abe", "predictor_l1_px")
 HEADERS = ("SSIM ↑", "FID ↓", "DR % ↑", "ALE px ↓", "APE ↓", "ABE ↓", "predictor L1 px ↓")
@@ -59,7 +61,7 @@ class _Evaluator:
                                  data_dir=config.data_dir or run.get("data_dir"),
                                  manual_dir=config.manual_dir or run.get("manual_dir"))
     self.dataset = data.dataset
-    self.split = input_pipeline.load_split(input_pipeline.prepare_dataset(data), config.split)
+    self.split = splits.load(splits.prepare(data), config.split)
     self.reenactors: dict[str, inference.Reenactor] = {}
     self._generators: dict[str, generate.Generator] = {}
     self.unavailable: dict[str, str] = {}
@@ -102,7 +104,7 @@ class _Evaluator:
     drive, own = self.indices(driver), self.indices(identity)
     b = self.config.batch_size
     frames = self._generator(identity)(*(columns[k][drive] for k in ("mfcc", "pose", "blink")))
-    real = [to_uint8(resize(input_pipeline.decode_images(self.split, own[s:s + b]))) for s in range(0, len(own), b)]
+    real = [to_uint8(resize(splits.decode_images(self.split, own[s:s + b]))) for s in range(0, len(own), b)]
     return Faces(identity, columns["frame"][drive], np.concatenate(real), np.stack([f.face for f in frames]),
                  columns["landmarks"][drive], np.stack([f.landmarks for f in frames]), columns["pose"][drive],
                  columns["blink"][drive])
@@ -133,7 +135,7 @@ class _Evaluator:
     if "annotator" in self.unavailable:
       return {}
     try:
-      found = redetect.redetect(paths, self.annotator, scale=STORED_SIZE / size)
+      found = redetect.redetect(paths, self.annotator, scale=CROP_SIZE / size)
     except redetect.AnnotatorUnavailable as e:
       self.unavailable["annotator"] = str(e)
       return {}

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from apb2face_jax import checkpoint, input_pipeline, parallel
+from apb2face_jax.data import splits
+from apb2face_jax.train import checkpoint, input_pipeline, parallel
 from apb2face_jax.errors import UserError
-from apb2face_jax.gan_state import GanState
-from apb2face_jax.summary import Summary
+from apb2face_jax.train.gan_state import GanState
+from apb2face_jax.train.summary import Summary
 
 
 class Task(Protocol):
@@ -40,13 +40,13 @@ class Task(Protocol):
   def create_state(self, rng: jax.Array) -> GanState: ...
   def train_step(self, state: GanState, batch: dict, rng: jax.Array) -> tuple[GanState, dict]: ...
   def eval_step(self, state: GanState, batch: dict) -> dict[str, jax.Array]: ...
-  def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]: ...
+  def baselines(self, train: splits.Split, test: splits.Split) -> dict[str, float]: ...
   def picture(self, state: GanState, batch: dict) -> np.ndarray: ...  # host batch -> uint8 HWC
 
 
 CONFIG_FILE = "config.json"  # the run's config, next to its checkpoints (inference rebuilds the networks from it)
 
-TaskFactory = Callable[[ml_collections.ConfigDict, input_pipeline.Split, int], Task]
+TaskFactory = Callable[[ml_collections.ConfigDict, splits.Split, int], Task]
 
 
 def say(message: str) -> None:
@@ -121,14 +121,14 @@ def _make_workdir(workdir: Path) -> None:
 def _prepare_dataset(config: ml_collections.ConfigDict) -> Any:
   """Process 0 builds the dataset on first use; the others wait, then open it (or build their own copy)."""
   if jax.process_count() == 1:
-    return input_pipeline.prepare_dataset(config)
+    return splits.prepare(config)
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  builder = input_pipeline.prepare_dataset(config) if jax.process_index() == 0 else None
+  builder = splits.prepare(config) if jax.process_index() == 0 else None
   multihost_utils.sync_global_devices("apb2face_jax: dataset prepared")
-  return builder or input_pipeline.prepare_dataset(config)
+  return builder or splits.prepare(config)
 
 
-def _input_mode(config: ml_collections.ConfigDict, train: input_pipeline.Split, test: input_pipeline.Split,
+def _input_mode(config: ml_collections.ConfigDict, train: splits.Split, test: splits.Split,
                 task: Task) -> str:
   """The feeding mode, the same on every process (process 0's choice)."""
   mode = input_pipeline.choose_mode(config.input_pipeline, (train, test), task.features + task.reference_features,
@@ -182,8 +182,8 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
     (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
 
   builder = _prepare_dataset(config)
-  train = input_pipeline.load_split(builder, "train")
-  test = input_pipeline.load_split(builder, "test")
+  train = splits.load(builder, "train")
+  test = splits.load(builder, "test")
   per_epoch = input_pipeline.steps_per_epoch(len(train), config.batch_size)
   total_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * per_epoch
   task = make_task(config, train, per_epoch)
@@ -264,8 +264,3 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
             "steps": float(total_steps), "seconds": time.time() - t0}
   say(f"{task.name}: step {total_steps}, " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
   return result
-
-
-def metric_sums(per_example: jax.Array, weight: jax.Array) -> jax.Array:
-  """(sum, count) of a per-example metric, padding excluded (for `eval_step`)."""
-  return jnp.stack([jnp.sum(per_example * weight), jnp.sum(weight)])

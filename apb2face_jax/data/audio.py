@@ -1,9 +1,9 @@
-"""Audio loading and the APB2Face MFCC features (SPEC 5).
+"""Audio loading and the APB2Face MFCC features (docs/paper_and_code.md §5).
 
 Shared by the AnnVI dataset builder and by speech -> video generation. Pure
 numpy + librosa; no JAX, no TensorFlow.
 
-Recipe (SPEC 5, the official `data/AnnScripts/script_AnnVI.py`): load mono at
+Recipe (docs/paper_and_code.md §5, the official `data/AnnScripts/script_AnnVI.py`): load mono at
 44.1 kHz; 20 MFCCs with n_fft 2048 and hop 512; first and second regression
 deltas (N=2); concatenate to 60 features per audio frame; one training example
 sees the 64 audio frames centred on its video frame.
@@ -20,7 +20,7 @@ import soundfile
 
 from apb2face_jax.errors import UserError
 
-# SPEC 5 / script_AnnVI.py: sample rate, MFCC count, FFT size, hop, window.
+# docs/paper_and_code.md §5 / script_AnnVI.py: sample rate, MFCC count, FFT size, hop, window.
 SAMPLE_RATE = 44100
 N_MFCC = 20
 N_FFT = 2048

@@ -1,4 +1,4 @@
-"""Reader of the released AnnVI feature layout (SPEC 5).
+"""Reader of the released AnnVI feature layout (docs/paper_and_code.md §5).
 
     ROOT/feature/{id}/256_train.t7, 256_test.t7
     ROOT/feature/{id}/256_image_crop/{n}.jpg
@@ -20,12 +20,13 @@ import re
 import numpy as np
 from PIL import Image
 
-from apb2face_jax import audio, raw_annvi, torch_save
+from apb2face_jax.data import audio, raw_annvi, torch_save
+from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.errors import UserError
 
 FEATURE_DIR = "feature"
 SPLITS = ("train", "test")
-SIZE = 256  # the 256_* files; the 512_* ones are not read
+SIZE = CROP_SIZE  # the 256_* files; the 512_* ones are not read
 KEYS = ("img_paths", "audio_features", "lands", "poses", "eyes")
 _CROP = re.compile(rf"{SIZE}_image_crop/(\d+)\.jpg")
 
@@ -100,8 +101,8 @@ def read_split(root: str | os.PathLike, identity: str, split: str
   return FeatureSplit(
       identity=identity, source=path, image_paths=list(image_paths),
       frames=np.asarray(frames, np.int64),
-      landmarks=_stack(data["lands"], (raw_annvi.N_POINTS * 2,), path,
-                       "lands").reshape(-1, raw_annvi.N_POINTS, 2),
+      landmarks=_stack(data["lands"], (NUM_POINTS * 2,), path,
+                       "lands").reshape(-1, NUM_POINTS, 2),
       pose=_stack(data["poses"], (3,), path, "poses"),
       blink=_stack(data["eyes"], (2,), path, "eyes"),
       mfcc=_stack(data["audio_features"], (audio.WINDOW, 3 * audio.N_MFCC),

@@ -1,4 +1,4 @@
-"""GeometryPredictor training: L1 + conditional least-squares landmark GAN (SPEC 3).
+"""GeometryPredictor training: L1 + conditional least-squares landmark GAN (docs/paper_and_code.md §3).
 
 Each step updates G first (100 * L1 + 0.1 * LSGAN), then D_L on the prediction
 G made before its update (0.1 * 0.5 * [D(fake)^2 + (D(real) - 1)^2]), as the
@@ -14,11 +14,13 @@ import ml_collections
 import numpy as np
 import optax
 
-from apb2face_jax import input_pipeline
-from apb2face_jax.gan_state import GanState
-from apb2face_jax.models.predictor import GeometryPredictor, LandmarkDiscriminator, NUM_POINTS, to_points
-from apb2face_jax.summary import landmark_overlay, to_uint8
-from apb2face_jax.trainer import metric_sums
+from apb2face_jax.data import splits
+from apb2face_jax.train.gan_state import GanState
+from apb2face_jax.data.layout import NUM_POINTS
+from apb2face_jax.models.predictor import GeometryPredictor, LandmarkDiscriminator, to_points
+from apb2face_jax.data.images import to_uint8
+from apb2face_jax.train.summary import landmark_overlay
+from apb2face_jax.metrics.sums import metric_sums
 
 
 def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -38,7 +40,7 @@ class PredictorTask:
   reference_features = ("landmarks",)
   best_metric = "l1_px"
 
-  def __init__(self, config: ml_collections.ConfigDict, train: input_pipeline.Split, steps_per_epoch: int):
+  def __init__(self, config: ml_collections.ConfigDict, train: splits.Split, steps_per_epoch: int):
     del train  # The predictor needs no statistics of the training data.
     self.config = config
     dtype = jnp.dtype(config.dtype)
@@ -94,7 +96,7 @@ class PredictorTask:
     error = jnp.mean(jnp.abs(self.predict(state.g_params, batch) - flat(batch["landmarks"])), axis=-1)
     return {"l1_px": metric_sums(error, batch["weight"])}
 
-  def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]:
+  def baselines(self, train: splits.Split, test: splits.Split) -> dict[str, float]:
     """Test L1 of always predicting the mean training landmarks."""
     mean = train.columns["landmarks"].mean(axis=0)
     return {"mean_landmarks_l1_px": float(np.mean(np.abs(test.columns["landmarks"] - mean)))}

@@ -1,7 +1,7 @@
-"""FaceReenactor training: landmark image -> face, pix2pix-style (SPEC 4).
+"""FaceReenactor training: landmark image -> face, pix2pix-style (docs/paper_and_code.md §4).
 
 Each step: G draws the face from the landmark image (rasterised on the device
-by `geometry.rasterise_landmarks`, the same drawing generation uses); D (a
+by `drawing.rasterise_landmarks`, the same drawing generation uses); D (a
 PatchGAN conditioned on a reference photo of the same person) is updated first
 on (reference, real) vs (reference, fake); then G, against the updated D, with
 BCE + 100 * L1 + `mask_weight` * L1 inside the dilated face polygon (the
@@ -17,14 +17,14 @@ import ml_collections
 import numpy as np
 import optax
 
-from apb2face_jax import geometry, input_pipeline
-from apb2face_jax.gan_state import GanState
-from apb2face_jax.models.predictor import NUM_POINTS
+from apb2face_jax.data import splits
+from apb2face_jax.models import drawing
+from apb2face_jax.train.gan_state import GanState
+from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.models.reenactor import PatchDiscriminator, make_generator
-from apb2face_jax.summary import grid, to_uint8
-from apb2face_jax.trainer import metric_sums
-
-STORED_SIZE = 256  # tfds_annvi stores 256x256 crops and landmarks in their pixels
+from apb2face_jax.data.images import to_uint8
+from apb2face_jax.train.summary import grid
+from apb2face_jax.metrics.sums import metric_sums
 
 
 def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -43,11 +43,11 @@ def bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
 
 def face_region_l1(fake: jax.Array, real: jax.Array, landmarks: jax.Array) -> jax.Array:
   """Per-example L1 inside the (dilated) face mask of `landmarks`: (B,)."""
-  mask = geometry.face_mask(landmarks, fake.shape[1])
+  mask = drawing.face_mask(landmarks, fake.shape[1])
   return jnp.sum(jnp.abs(fake - real) * mask, axis=(1, 2, 3)) / (3 * jnp.maximum(jnp.sum(mask, axis=(1, 2, 3)), 1.0))
 
 
-def nearest_training_frames(train: input_pipeline.Split, test: input_pipeline.Split,
+def nearest_training_frames(train: splits.Split, test: splits.Split,
                             indices: np.ndarray) -> np.ndarray:
   """For each test example, the training frame of its identity with the nearest landmarks.
 
@@ -71,7 +71,7 @@ class ReenactorTask:
   reference_features = ("image",)
   best_metric = "l1"
 
-  def __init__(self, config: ml_collections.ConfigDict, train: input_pipeline.Split, steps_per_epoch: int):
+  def __init__(self, config: ml_collections.ConfigDict, train: splits.Split, steps_per_epoch: int):
     del train  # The reenactor needs no statistics of the training data.
     self.config = config
     self.size = config.image_size
@@ -97,8 +97,8 @@ class ReenactorTask:
 
   def landmark_image(self, landmarks: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Landmarks (B, 106, 2) in stored-crop pixels -> (landmark image, landmarks) at `image_size`."""
-    landmarks = landmarks * (self.size / STORED_SIZE)
-    return geometry.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius), landmarks
+    landmarks = landmarks * (self.size / CROP_SIZE)
+    return drawing.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius), landmarks
 
   def inputs(self, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(landmark image, real face, reference face, landmarks) at `image_size`."""
@@ -134,7 +134,7 @@ class ReenactorTask:
 
     loss_d, d_grads = jax.value_and_grad(d_loss)(state.d_params)
     state = state.update_d(d_grads)
-    mask = geometry.face_mask(landmarks, self.size) if c.mask_weight else None
+    mask = drawing.face_mask(landmarks, self.size) if c.mask_weight else None
 
     def g_loss(face):
       adv = bce_with_logits(self.judge(state.d_params, ref, face), 1.0)
@@ -160,7 +160,7 @@ class ReenactorTask:
     return {"l1": metric_sums(jnp.mean(jnp.abs(fake - real), axis=(1, 2, 3)), batch["weight"]),
             "face_l1": metric_sums(face_region_l1(fake, real, landmarks), batch["weight"])}
 
-  def baselines(self, train: input_pipeline.Split, test: input_pipeline.Split) -> dict[str, float]:
+  def baselines(self, train: splits.Split, test: splits.Split) -> dict[str, float]:
     """Test L1 (in [-1, 1] units, at `image_size`; whole image and face region) of two non-learned answers.
 
     `mean_face`: the mean training image. `nearest_frame`: the training frame of the same
@@ -175,14 +175,14 @@ class ReenactorTask:
     resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
     chunks = lambda rows: (rows[s:s + 64] for s in range(0, len(rows), 64))  # noqa: E731
     train_rows, test_rows = evenly(len(train)), evenly(len(test))
-    mean = sum(np.asarray(resize(input_pipeline.decode_images(train, i))).sum(0)
+    mean = sum(np.asarray(resize(splits.decode_images(train, i))).sum(0)
                for i in chunks(train_rows)) / len(train_rows)
     face_l1 = jax.jit(face_region_l1)
     sums = dict.fromkeys(("mean_face_l1", "mean_face_face_l1", "nearest_frame_l1", "nearest_frame_face_l1"), 0.0)
     for i in chunks(test_rows):
-      real = resize(input_pipeline.decode_images(test, i))
+      real = resize(splits.decode_images(test, i))
       landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
-      nearest_face = resize(input_pipeline.decode_images(train, nearest_training_frames(train, test, i)))
+      nearest_face = resize(splits.decode_images(train, nearest_training_frames(train, test, i)))
       for name, guess in (("mean_face", jnp.broadcast_to(mean, real.shape)), ("nearest_frame", nearest_face)):
         sums[f"{name}_l1"] += float(jnp.abs(real - guess).mean((1, 2, 3)).sum())
         sums[f"{name}_face_l1"] += float(face_l1(guess, real, landmarks).sum())

@@ -19,9 +19,7 @@ Two ways to feed the step (`Feed`):
   columns, on every device; a batch is then a gather on the device.
 """
 
-import dataclasses
 import functools
-import io
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -30,61 +28,13 @@ import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from apb2face_jax import parallel
+from apb2face_jax.data import images, splits
+from apb2face_jax.train import parallel
 from apb2face_jax.errors import UserError
 
-COLUMNS = ("landmarks", "pose", "blink", "mfcc", "frame")
 MODES = ("auto", "host", "device")
-
-
-@dataclasses.dataclass
-class Split:
-  """One split in memory: numeric columns, identity ids, and lazily decoded images."""
-  columns: dict[str, np.ndarray]
-  identity: np.ndarray            # (N,) int32 index into `identity_names`
-  identity_names: list[str]
-  images: Sequence[Any]           # data source; `images[i]["image"]` is JPEG bytes
-  fps: float
-
-  def __len__(self) -> int:
-    return len(self.identity)
-
-  @functools.cached_property
-  def same_identity_pools(self) -> list[np.ndarray]:
-    """Indices of each identity's frames (computed once, read by every batch)."""
-    return [np.flatnonzero(self.identity == k) for k in range(len(self.identity_names))]
-
-  @functools.cached_property
-  def frame_shape(self) -> tuple[int, ...]:
-    return decode_frames(self, np.zeros(1, np.int64)).shape[1:]
-
-
-def load_split(builder: Any, split: str) -> Split:
-  """Reads a split of a prepared `tfds_annvi` builder into a `Split`."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-  source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
-  n = len(source)
-  if n == 0:
-    raise UserError(f"split '{split}' of {builder.info.full_name} is empty: the dataset holds too few frames.")
-  records = source.__getitems__(list(range(n)))
-  columns = {k: np.stack([np.asarray(r[k]) for r in records]) for k in COLUMNS}
-  names_per_record = [r["identity"].decode() if isinstance(r["identity"], bytes) else str(r["identity"])
-                      for r in records]
-  names = sorted(set(names_per_record))
-  identity = np.asarray([names.index(x) for x in names_per_record], np.int32)
-  return Split(columns=columns, identity=identity, identity_names=names, images=source,
-               fps=float(records[0]["fps"]))
-
-
-def prepare_dataset(config: Any) -> Any:
-  """Builds the configured `tfds_annvi` config on first use and returns its builder."""
-  import tfds_annvi  # pylint: disable=g-import-not-at-top
-
-  return tfds_annvi.prepare(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir)
 
 
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:
@@ -107,7 +57,7 @@ def _epoch_order(n_examples: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n_examples)
 
 
-def reference_indices(split: Split, indices: np.ndarray, seed: int, step: int) -> np.ndarray:
+def reference_indices(split: splits.Split, indices: np.ndarray, seed: int, step: int) -> np.ndarray:
   """For each example, a random other frame of the same identity (itself if it is alone)."""
   rng = np.random.default_rng([seed, step, 1])
   pools = split.same_identity_pools
@@ -122,13 +72,13 @@ def reference_indices(split: Split, indices: np.ndarray, seed: int, step: int) -
   return np.asarray(refs)
 
 
-def train_rows(split: Split, global_batch: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+def train_rows(split: splits.Split, global_batch: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
   """(rows, reference rows) of global batch `step`, the same on every process."""
   idx = train_indices(len(split), global_batch, seed, step)
   return idx, reference_indices(split, idx, seed, step)
 
 
-def eval_rows(split: Split, global_batch: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def eval_rows(split: splits.Split, global_batch: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(rows, reference rows, weight) of the global eval batch at `start`; weight 0 pads past `limit`."""
   idx = np.arange(start, start + global_batch)
   weight = (idx < limit).astype(np.float32)
@@ -136,44 +86,28 @@ def eval_rows(split: Split, global_batch: int, start: int, limit: int) -> tuple[
   return idx, reference_indices(split, idx, seed=0, step=start), weight
 
 
-def decode_frames(split: Split, indices: np.ndarray) -> np.ndarray:
-  """(B, H, W, 3) uint8 from the stored JPEGs."""
-  records = split.images.__getitems__([int(i) for i in indices])
-  return np.stack([np.asarray(Image.open(io.BytesIO(r["image"])).convert("RGB")) for r in records])
-
-
-def unit_range(frames: Any) -> Any:
-  """uint8 frames (numpy or JAX) -> float32 in [-1, 1]."""
-  return frames.astype(np.float32) / 127.5 - 1.0
-
-
-def decode_images(split: Split, indices: np.ndarray) -> np.ndarray:
-  """(B, H, W, 3) float32 in [-1, 1] from the stored JPEGs."""
-  return unit_range(decode_frames(split, indices))
-
-
 def model_input(batch: dict[str, Any]) -> dict[str, Any]:
   """A batch as the networks take it: uint8 frames to [-1, 1] (inside the jitted step)."""
-  return {k: unit_range(v) if v.dtype == jnp.uint8 else v for k, v in batch.items()}
+  return {k: images.unit_range(v) if v.dtype == jnp.uint8 else v for k, v in batch.items()}
 
 
-def column(split: Split, name: str, rows: Any = slice(None)) -> np.ndarray:
+def column(split: splits.Split, name: str, rows: Any = slice(None)) -> np.ndarray:
   """Rows of a numeric column as the step takes it (float64 stored values as float32)."""
   value = split.columns[name][rows]
   return value.astype(np.float32) if value.dtype == np.float64 else value
 
 
-def gather(split: Split, indices: np.ndarray, features: Sequence[str], prefix: str = "") -> dict[str, np.ndarray]:
-  return {prefix + name: decode_frames(split, indices) if name == "image" else column(split, name, indices)
+def gather(split: splits.Split, indices: np.ndarray, features: Sequence[str], prefix: str = "") -> dict[str, np.ndarray]:
+  return {prefix + name: splits.decode_frames(split, indices) if name == "image" else column(split, name, indices)
           for name in features}
 
 
-def make_batch(split: Split, indices: np.ndarray, ref_indices: np.ndarray, features: Sequence[str],
+def make_batch(split: splits.Split, indices: np.ndarray, ref_indices: np.ndarray, features: Sequence[str],
                reference_features: Sequence[str]) -> dict[str, np.ndarray]:
   return {**gather(split, indices, features), **gather(split, ref_indices, reference_features, "ref_")}
 
 
-def eval_batches(split: Split, global_batch: int, host_part: slice, features: Sequence[str],
+def eval_batches(split: splits.Split, global_batch: int, host_part: slice, features: Sequence[str],
                  reference_features: Sequence[str], limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
   """This process's rows of the split in order, padded to whole global batches; `weight` is 0 on padding."""
   n = len(split) if limit is None else min(limit, len(split))
@@ -188,7 +122,7 @@ def default_workers() -> int:
   return max(1, min(32, cores))
 
 
-def host_train_batches(split: Split, global_batch: int, host_part: slice, seed: int, start_step: int,
+def host_train_batches(split: splits.Split, global_batch: int, host_part: slice, seed: int, start_step: int,
                        num_steps: int, features: Sequence[str], reference_features: Sequence[str],
                        workers: int = 1, prefetch: int = 2) -> Iterator[dict[str, np.ndarray]]:
   """This process's rows of global batches `start_step, ..., start_step + num_steps - 1`.
@@ -206,7 +140,7 @@ def host_train_batches(split: Split, global_batch: int, host_part: slice, seed: 
   return iter(steps.to_iter_dataset(options))
 
 
-def resident_bytes(splits: Sequence[Split], features: Sequence[str]) -> int:
+def resident_bytes(splits: Sequence[splits.Split], features: Sequence[str]) -> int:
   """Bytes one device holds when `splits` are device-resident for `features`."""
   total = 0
   for split in splits:
@@ -225,7 +159,7 @@ def device_memory_bytes() -> int:
   return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // jax.local_device_count()
 
 
-def choose_mode(mode: str, splits: Sequence[Split], features: Sequence[str], fraction: float) -> str:
+def choose_mode(mode: str, splits: Sequence[splits.Split], features: Sequence[str], fraction: float) -> str:
   """'host' or 'device'; 'auto' is 'device' when the splits fit `fraction` of one device's memory."""
   if mode not in MODES:
     raise UserError(f"config.input_pipeline={mode!r} is not valid: use one of {MODES}.")
@@ -237,11 +171,11 @@ def choose_mode(mode: str, splits: Sequence[Split], features: Sequence[str], fra
   return "device" if need <= fraction * device_memory_bytes() else "host"
 
 
-def decode_split(split: Split, workers: int, chunk: int = 64, desc: str = "decode") -> np.ndarray:
+def decode_split(split: splits.Split, workers: int, chunk: int = 64, desc: str = "decode") -> np.ndarray:
   """Every frame of `split` as one (N, H, W, 3) uint8 array, decoded in `workers` threads."""
   frames = np.empty((len(split), *split.frame_shape), np.uint8)
   starts = grain.MapDataset.range(0, len(split), chunk)
-  chunks = starts.map(lambda s: (s, decode_frames(split, np.arange(s, min(s + chunk, len(split))))))
+  chunks = starts.map(lambda s: (s, splits.decode_frames(split, np.arange(s, min(s + chunk, len(split))))))
   options = grain.ReadOptions(num_threads=max(1, workers), prefetch_buffer_size=2 * max(1, workers))
   with tqdm(total=len(split), desc=desc, unit="frame", mininterval=2.0, disable=jax.process_index() != 0) as bar:
     for start, part in chunks.to_iter_dataset(options):
@@ -253,7 +187,7 @@ def decode_split(split: Split, workers: int, chunk: int = 64, desc: str = "decod
 class Feed:
   """Global batches (arrays split over the mesh's `data` axis) for training and evaluation."""
 
-  def __init__(self, mode: str, train: Split, test: Split, mesh: jax.sharding.Mesh, global_batch: int, seed: int,
+  def __init__(self, mode: str, train: splits.Split, test: splits.Split, mesh: jax.sharding.Mesh, global_batch: int, seed: int,
                features: Sequence[str], reference_features: Sequence[str], workers: int, prefetch: int):
     self.mode, self.mesh, self.global_batch, self.seed = mode, mesh, global_batch, seed
     self.features, self.reference_features = tuple(features), tuple(reference_features)

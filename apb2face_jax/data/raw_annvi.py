@@ -1,4 +1,4 @@
-"""Reader of the raw AnnVI layout (SPEC 5).
+"""Reader of the raw AnnVI layout (docs/paper_and_code.md §5).
 
     ROOT/video/{id}.mp4
     ROOT/audio/{id}.m4a          (or .wav / .flac / .mp3)
@@ -22,12 +22,12 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
+from apb2face_jax.data.layout import NUM_POINTS
 from apb2face_jax.errors import UserError
 
 FOLDERS = ("video", "audio", "label", "landmark")
 AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3")
-N_POINTS = 106
-N_TOKENS = 2 + N_POINTS + 3 + 2
+N_TOKENS = 2 + NUM_POINTS + 3 + 2
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
 # 'x-y' with signed x and y: '-3.5-10' is (-3.5, 10), '3--2' is (3, -2).
@@ -233,7 +233,7 @@ def _read_landmarks(path: str, frame_size: tuple[int, int]
       where = f"{path} line {line_no}"
       if len(tokens) != N_TOKENS:
         raise UserError(f"{where}: expected {N_TOKENS} tokens (name, W-H, "
-                        f"{N_POINTS} x-y points, 3 pose, 2 blink), got "
+                        f"{NUM_POINTS} x-y points, 3 pose, 2 blink), got "
                         f"{len(tokens)}.")
       name = _NAME.fullmatch(tokens[0])
       if not name:
@@ -248,12 +248,12 @@ def _read_landmarks(path: str, frame_size: tuple[int, int]
                         f"{frame_size[0]}-{frame_size[1]}: the landmarks must "
                         "be in the video's pixels.")
       points = []
-      for token in tokens[2:2 + N_POINTS]:
+      for token in tokens[2:2 + NUM_POINTS]:
         point = _POINT.fullmatch(token)
         if not point:
           raise UserError(f"{where}: {token!r} is not an 'x-y' point.")
         points.append([float(point.group(1)), float(point.group(2))])
-      values = [_number(t, where) for t in tokens[2 + N_POINTS:]]
+      values = [_number(t, where) for t in tokens[2 + NUM_POINTS:]]
       landmarks = np.asarray(points, np.float64)
       if not np.all(np.isfinite(landmarks)) or not all(map(math.isfinite,
                                                           values)):

@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from apb2face_jax import checkpoint as checkpoint_lib
+from apb2face_jax.train import checkpoint as checkpoint_lib
 from apb2face_jax.errors import UserError
 from apb2face_jax.models.predictor import to_points
-from apb2face_jax.trainer import CONFIG_FILE
+from apb2face_jax.train.trainer import CONFIG_FILE
 
 # Frames per chunk of batched predictor inference on CPU: the activations of 16 frames stay in
 # cache (the first convolution writes 0.55 MB a frame). bench/compare_official.py, 2 AMD EPYC vCPUs,
@@ -99,7 +99,7 @@ class Predictor:
   """A restored GeometryPredictor: `predictor(mfcc, pose, blink) -> landmarks (B, 106, 2)` in 256-crop pixels."""
 
   def __init__(self, workdir: str | Path, checkpoint: str | int = "latest"):
-    from apb2face_jax.predictor_train import PredictorTask  # pylint: disable=g-import-not-at-top
+    from apb2face_jax.train.predictor_task import PredictorTask  # pylint: disable=g-import-not-at-top
 
     self.workdir = Path(workdir)
     self.config = read_config(workdir, "predictor")
@@ -129,7 +129,7 @@ class Reenactor:
   """A restored FaceReenactor: `reenactor(landmark_images) -> faces`, both (B, H, W, 3) in [-1, 1]."""
 
   def __init__(self, workdir: str | Path, checkpoint: str | int = "latest"):
-    from apb2face_jax.reenactor_train import ReenactorTask  # pylint: disable=g-import-not-at-top
+    from apb2face_jax.train.reenactor_task import ReenactorTask  # pylint: disable=g-import-not-at-top
 
     self.workdir = Path(workdir)
     self.config = read_config(workdir, "reenactor")

@@ -41,11 +41,6 @@ class Summary:
       self._writer.close()
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """[-1, 1] floats -> uint8."""
-  return np.clip((np.asarray(images, np.float32) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
 def grid(rows: list[np.ndarray]) -> np.ndarray:
   """Rows of (B, H, W, 3) uint8 images -> one picture, one row per entry, 2-px gaps."""
   pad = lambda x: np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=255)  # noqa: E731

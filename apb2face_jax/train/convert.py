@@ -1,6 +1,6 @@
 """Official APB2Face PyTorch checkpoints -> our training workdirs.
 
-  python -m apb2face_jax.convert --predictor man1_best.pth --reenactor latest_net_G.pth --out DIR
+  python -m apb2face_jax.train.convert --predictor man1_best.pth --reenactor latest_net_G.pth --out DIR
 
 writes `DIR/predictor` and `DIR/reenactor`, each a workdir as training leaves
 it: `config.json` (configs/predictor.py:annvi, configs/reenactor.py:paper, with
@@ -16,7 +16,7 @@ Inputs, as the official code saves them:
   the PatchGAN's `<epoch>_net_D.pth` beside it is converted when present.
 
 Files are read with `torch.load(weights_only=True)` when torch is installed,
-else with `apb2face_jax.torch_save`'s restricted unpickler, which builds numpy
+else with `apb2face_jax.data.torch_save`'s restricted unpickler, which builds numpy
 arrays and nothing else. Parameter names and layouts: the tables in
 `apb2face_jax/models/predictor.py` and `models/reenactor.py`.
 """
@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
-from apb2face_jax import torch_save
+from apb2face_jax.data import torch_save
 from apb2face_jax.errors import UserError
 
 StateDict = dict[str, np.ndarray]
@@ -181,7 +181,7 @@ def _state_dict(obj: Any, what: str) -> StateDict:
 
 def _state(task: Any, g_params: Any, d_params: Any | None, step: int, seed: int) -> Any:
   """A GanState with the given parameters (D fresh when None) and fresh Adam states."""
-  from apb2face_jax.gan_state import GanState  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.gan_state import GanState  # pylint: disable=g-import-not-at-top
   if d_params is None:
     d_params = task.create_state(jax.random.key(seed)).d_params
   state = GanState.create(g_params, d_params, task.tx, task.tx)
@@ -190,7 +190,7 @@ def _state(task: Any, g_params: Any, d_params: Any | None, step: int, seed: int)
 
 def convert_predictor(obj: Any, what: str, step: int = 0) -> tuple[ml_collections.ConfigDict, Any, Any]:
   """The official predictor checkpoint (a dict with 'net_G', optionally 'net_D') -> (config, task, state)."""
-  from apb2face_jax.predictor_train import PredictorTask  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.predictor_task import PredictorTask  # pylint: disable=g-import-not-at-top
   from configs import predictor as predictor_config  # pylint: disable=g-import-not-at-top
   if not (isinstance(obj, dict) and "net_G" in obj):
     hint = " (a plain state dict: is it the reenactor's latest_net_G.pth?)" if isinstance(obj, dict) and any(
@@ -220,7 +220,7 @@ def _reenactor_shape(g: StateDict, what: str) -> tuple[int, int, bool]:
 
 def convert_reenactor(g_obj: Any, d_obj: Any | None, what: str, step: int = 0) -> tuple[ml_collections.ConfigDict, Any, Any]:
   """The official generator state dict (and PatchGAN state dict or None) -> (config, task, state)."""
-  from apb2face_jax.reenactor_train import ReenactorTask  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.reenactor_task import ReenactorTask  # pylint: disable=g-import-not-at-top
   from configs import reenactor as reenactor_config  # pylint: disable=g-import-not-at-top
   if isinstance(g_obj, dict) and "net_G" in g_obj:
     raise UserError(f"{what} is a predictor checkpoint (it holds 'net_G'); pass it as --predictor.")
@@ -243,8 +243,8 @@ def convert_reenactor(g_obj: Any, d_obj: Any | None, what: str, step: int = 0) -
 
 def write_workdir(workdir: str | Path, config: ml_collections.ConfigDict, task: Any, state: Any) -> Path:
   """Writes `config.json` and the state as checkpoint `state.step` into a workdir without checkpoints."""
-  from apb2face_jax.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
   workdir = Path(workdir)
   if (workdir / "checkpoints").exists() and any((workdir / "checkpoints").iterdir()):
     raise UserError(f"{workdir} already holds checkpoints: choose another --out, or remove it first.")
@@ -265,7 +265,7 @@ def discriminator_beside(generator_path: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(prog="python -m apb2face_jax.convert", description=__doc__.split("\n\n")[0])
+  parser = argparse.ArgumentParser(prog="python -m apb2face_jax.train.convert", description=__doc__.split("\n\n")[0])
   parser.add_argument("--predictor", type=Path, help="official predictor checkpoint (dict with net_G, net_D)")
   parser.add_argument("--reenactor", type=Path, help="official generator state dict, e.g. latest_net_G.pth")
   parser.add_argument("--out", type=Path, required=True, help="output directory (gets predictor/ and reenactor/)")

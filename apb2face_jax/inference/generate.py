@@ -19,9 +19,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from apb2face_jax import audio, inference, pose_blink
+from apb2face_jax.data import splits
+from apb2face_jax.data import audio
+from apb2face_jax import inference
+from apb2face_jax.inference import pose_blink
 from apb2face_jax.errors import UserError
-from apb2face_jax.summary import to_uint8
+from apb2face_jax.data.images import to_uint8
 
 DEFAULT_FPS = 29.97  # the embedded sample's (and NTSC video's) frame rate, used when the dataset is unknown
 # Rows of features a new row may depend on to its left or right: half the STFT window, and the
@@ -111,7 +114,7 @@ class StreamingFeatures:
 
 
 class Generator:
-  """Predictor -> `geometry.rasterise_landmarks` -> reenactor, one jitted function of `batch_size` frames."""
+  """Predictor -> `drawing.rasterise_landmarks` -> reenactor, one jitted function of `batch_size` frames."""
 
   def __init__(self, predictor: inference.Predictor, reenactor: inference.Reenactor, batch_size: int = 16):
     if batch_size < 1:
@@ -189,7 +192,7 @@ def _unpack(frames: np.ndarray, outputs: tuple) -> Iterator[Frame]:
 class TrainingData:
   """The predictor's prepared dataset: frame rate, the signals' centre, recorded tracks."""
   name: str
-  splits: dict[str, Any]  # 'train', 'test' -> input_pipeline.Split
+  splits: dict[str, Any]  # 'train', 'test' -> splits.Split
 
   @property
   def fps(self) -> float:
@@ -215,7 +218,6 @@ def training_data(predictor_config: ml_collections.ConfigDict) -> TrainingData |
   """The predictor's dataset if it is prepared on this machine, else None (nothing is built here)."""
   import tfds_annvi  # pylint: disable=g-import-not-at-top
 
-  from apb2face_jax import input_pipeline  # pylint: disable=g-import-not-at-top
 
   name = predictor_config.get("dataset")
   if name not in tfds_annvi.Builder.builder_configs:
@@ -223,7 +225,7 @@ def training_data(predictor_config: ml_collections.ConfigDict) -> TrainingData |
   builder = tfds_annvi.Builder(config=name, data_dir=predictor_config.get("data_dir"), file_format="array_record")
   if not builder.is_prepared():
     return None
-  return TrainingData(name, {s: input_pipeline.load_split(builder, s) for s in ("train", "test")})
+  return TrainingData(name, {s: splits.load(builder, s) for s in ("train", "test")})
 
 
 # Default signal centre when the predictor's dataset is not at hand: facing the camera, eyes at the

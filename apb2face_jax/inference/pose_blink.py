@@ -28,10 +28,10 @@ from apb2face_jax.errors import UserError
 
 Track = Callable[[np.ndarray], np.ndarray]
 
-POSE_NAMES = ("pitch", "roll", "yaw")  # AnnVI's stored order (annotate/pose.py, SPEC 5)
+POSE_NAMES = ("pitch", "roll", "yaw")  # AnnVI's stored order (annotate/pose.py, docs/paper_and_code.md §5)
 BLINK_NAMES = ("left", "right")
 CSV_COLUMNS = {"pose": POSE_NAMES, "blink": tuple(f"blink_{n}" for n in BLINK_NAMES)}
-# Paper (SPEC 5): AnnVI's pose ranges in radians, (min, max) per (pitch, roll, yaw).
+# Paper (docs/paper_and_code.md §5): AnnVI's pose ranges in radians, (min, max) per (pitch, roll, yaw).
 ANNVI_POSE_RANGE = np.array([(-0.367, 0.379), (-0.502, 0.509), (-0.354, 0.196)])
 
 

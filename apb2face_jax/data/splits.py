@@ -1,0 +1,90 @@
+"""A prepared `tfds_annvi` split in memory: numeric columns, identities, JPEG frames decoded on demand.
+
+Reads the array_record files with `tfds.data_source` (no TensorFlow, no JAX).
+"""
+
+import dataclasses
+import functools
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from apb2face_jax.data.images import unit_range
+from apb2face_jax.errors import UserError
+
+COLUMNS = ("landmarks", "pose", "blink", "mfcc", "frame")
+
+
+@dataclasses.dataclass
+class Split:
+  """One split in memory: numeric columns, identity ids, and lazily decoded images."""
+  columns: dict[str, np.ndarray]
+  identity: np.ndarray            # (N,) int32 index into `identity_names`
+  identity_names: list[str]
+  images: Sequence[Any]           # data source; `images[i]["image"]` is JPEG bytes
+  fps: float
+
+  def __len__(self) -> int:
+    return len(self.identity)
+
+  @functools.cached_property
+  def same_identity_pools(self) -> list[np.ndarray]:
+    """Indices of each identity's frames (computed once, read by every batch)."""
+    return [np.flatnonzero(self.identity == k) for k in range(len(self.identity_names))]
+
+  @functools.cached_property
+  def frame_shape(self) -> tuple[int, ...]:
+    return decode_frames(self, np.zeros(1, np.int64)).shape[1:]
+
+
+def load(builder: Any, split: str) -> Split:
+  """Reads a split of a prepared `tfds_annvi` builder into a `Split`."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
+  n = len(source)
+  if n == 0:
+    raise UserError(f"split '{split}' of {builder.info.full_name} is empty: the dataset holds too few frames.")
+  records = source.__getitems__(list(range(n)))
+  columns = {k: np.stack([np.asarray(r[k]) for r in records]) for k in COLUMNS}
+  names_per_record = [r["identity"].decode() if isinstance(r["identity"], bytes) else str(r["identity"])
+                      for r in records]
+  names = sorted(set(names_per_record))
+  identity = np.asarray([names.index(x) for x in names_per_record], np.int32)
+  return Split(columns=columns, identity=identity, identity_names=names, images=source,
+               fps=float(records[0]["fps"]))
+
+
+def prepare(config: Any) -> Any:
+  """Builds the configured `tfds_annvi` config on first use and returns its builder."""
+  import tfds_annvi  # pylint: disable=g-import-not-at-top
+
+  return tfds_annvi.prepare(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir)
+
+
+def record(builder: Any, train: Split) -> dict[str, Any]:
+  """What generation needs of the training data, stored with each checkpoint.
+
+  The dataset's name and folder (for recorded pose/blink tracks), frame rate,
+  MFCC mode, and the signals' centre: mean training pose, median (open) and
+  1st-percentile (closed) training blink.
+  """
+  blink = train.columns["blink"]
+  return {"dataset": builder.builder_config.name, "data_dir": str(builder.data_dir_root), "fps": train.fps,
+          "mfcc_mode": builder.builder_config.mfcc_mode,
+          "centre": {"pose": train.columns["pose"].mean(0).tolist(), "eye_open": np.median(blink, 0).tolist(),
+                     "eye_closed": np.percentile(blink, 1, axis=0).tolist()}}
+
+
+def decode_frames(split: Split, indices: np.ndarray) -> np.ndarray:
+  """(B, H, W, 3) uint8 from the stored JPEGs."""
+  records = split.images.__getitems__([int(i) for i in indices])
+  return np.stack([np.asarray(Image.open(io.BytesIO(r["image"])).convert("RGB")) for r in records])
+
+
+def decode_images(split: Split, indices: np.ndarray) -> np.ndarray:
+  """(B, H, W, 3) float32 in [-1, 1] from the stored JPEGs."""
+  return unit_range(decode_frames(split, indices))
