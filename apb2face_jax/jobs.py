@@ -30,6 +30,7 @@ _TRAINING_CHECKS: dict[str, tuple[Any, str]] = {
     "device_memory_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "startup_timeout_s": (lambda v: v > 0, "a positive number of seconds"),
     "heartbeat_timeout_s": (lambda v: v > 0, "a positive number of seconds"),
+    "profile_steps": (lambda v: v >= 0, "0 (no trace) or a number of steps to trace"),
     "baseline_frames": (lambda v: v > 0, "a positive integer"),
 }
 

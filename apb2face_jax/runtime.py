@@ -19,12 +19,21 @@ def _accelerator_plugin_installed() -> bool:
   return any(importlib.util.find_spec(name) is not None for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "libtpu"))
 
 
+_configured = False
+
+
 def configure(cache_dir: str | os.PathLike | None = None, cpu_flags: bool = True) -> None:
   """Sets the CPU XLA flags (CPU-only machines) and the persistent compile cache.
 
   Must run before JAX initialises its backend (before the first array is made).
-  Flags already in `XLA_FLAGS` are kept; ours are added only when absent.
+  Flags already in `XLA_FLAGS` are kept; ours are added only when absent. A
+  later call without `cache_dir` (`import apb2face_jax.inference` makes one)
+  keeps what an earlier call set.
   """
+  global _configured
+  if _configured and cache_dir is None:
+    return
+  _configured = True
   platforms = os.environ.get("JAX_PLATFORMS", "")
   if not platforms and not _accelerator_plugin_installed():
     os.environ["JAX_PLATFORMS"] = platforms = "cpu"  # skips the noisy probe for a TPU that is not there

@@ -139,7 +139,7 @@ class Cases:
             "ref_landmarks": self.rng.uniform(60, 200, (b, 106, 2)).astype(np.float32)}
 
   def predictor_task(self) -> PredictorTask:
-    return PredictorTask(predictor_config.get_config(), train=None, steps_per_epoch=1)
+    return PredictorTask(predictor_config.get_config(), steps_per_epoch=1)
 
   def predictor_inference(self, b: int):
     g = self.apbnet.APBNet().to(self.device).eval()
@@ -203,7 +203,7 @@ class Cases:
     config = reenactor_config.get_config("paper")
     config.dtype = dtype
     config.mask_weight = 0.0  # the official losses
-    return ReenactorTask(config, train=None, steps_per_epoch=1)
+    return ReenactorTask(config, steps_per_epoch=1)
 
   def _official_g(self) -> nn.Module:
     norm = self.networks.get_norm_layer("instance")

@@ -29,22 +29,18 @@ def make_workdirs(root: Path, size: str) -> tuple[Path, Path]:
   """Random-weight predictor and reenactor workdirs (config.json + one checkpoint)."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from apb2face_jax.train.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.data import splits  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.train.convert import write_workdir  # pylint: disable=g-import-not-at-top
   from apb2face_jax.train.predictor_task import PredictorTask  # pylint: disable=g-import-not-at-top
   from apb2face_jax.train.reenactor_task import ReenactorTask  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.train.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
   from configs import predictor, reenactor  # pylint: disable=g-import-not-at-top
 
   dirs = []
   for name, config, task_class in (("predictor", predictor.get_config(), PredictorTask),
                                    ("reenactor", reenactor.get_config(size), ReenactorTask)):
-    workdir = root / f"{name}_{size}"
-    workdir.mkdir(parents=True)
-    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort())
-    task = task_class(config, train=None, steps_per_epoch=1)
-    ckpts = Checkpoints(workdir, task.meta(), async_save=False)
-    ckpts.save(0, task.create_state(jax.random.key(0)))
-    ckpts.close()
+    task = task_class(config, steps_per_epoch=1)
+    workdir = write_workdir(root / f"{name}_{size}", config, task, task.create_state(jax.random.key(0)),
+                            {**splits.UNKNOWN_DATA, "fps": 30.0})
     dirs.append(workdir)
   return dirs[0], dirs[1]
 
@@ -83,7 +79,7 @@ def bench(size: str, seconds: float, batch: int, root: Path) -> list[str]:
   bulk = generate.Generator(predictor, reenactor, batch_size=batch)
   timed_stream(bulk, speech(1.0), tracks, fps)  # compile
   _, frames, total = timed_stream(bulk, speech(seconds), tracks, fps)
-  rows.append(f"| {size} ({reenactor.image_size}px, ngf {reenactor.config.ngf}) | {device} | {batch} | "
+  rows.append(f"| {size} ({reenactor.image_size}px, ngf {reenactor.model.settings['ngf']}) | {device} | {batch} | "
               f"{frames / total:.1f} | {1e3 * warm:.0f} ({cold:.1f} s cold) | "
               f"predictor {PAPER_PREDICTOR_CPU_FPS} (CPU), reenactor {PAPER_REENACTOR_GPU_FPS} (2080Ti) |")
 

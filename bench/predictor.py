@@ -37,7 +37,7 @@ def main() -> None:
   for dtype in ("float32", "bfloat16"):
     config = predictor_config.get_config()
     config.dtype = dtype
-    task = PredictorTask(config, train=None, steps_per_epoch=100)
+    task = PredictorTask(config, steps_per_epoch=100)
     state = task.create_state(jax.random.key(0))
     predict = jax.jit(inference.inference_predict(task))  # as inference.Predictor runs it
     for n in (1, args.batched):

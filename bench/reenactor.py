@@ -37,7 +37,7 @@ def main() -> None:
   for dtype in args.dtypes.split(","):
     config = reenactor_config.get_config(args.variant)
     config.dtype = dtype
-    task = ReenactorTask(config, train=None, steps_per_epoch=100)
+    task = ReenactorTask(config, steps_per_epoch=100)
     state = task.create_state(jax.random.key(0))
     size = config.image_size
     render = jax.jit(lambda s, x: task.generate(s.g_params, s.g_vars, x, None)[0])

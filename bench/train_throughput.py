@@ -60,7 +60,7 @@ def measure(network: str, variant: str, args: argparse.Namespace) -> list[object
     config.batch_size = args.batch[f"{network}:{variant}"]
   builder = splits.prepare(config)
   train, test = (splits.load(builder, s) for s in ("train", "test"))
-  task = task_class(config, train, input_pipeline.steps_per_epoch(len(train), config.batch_size))
+  task = task_class(config, input_pipeline.steps_per_epoch(len(train), config.batch_size))
   mesh = parallel.make_mesh()
   train_fn, _ = trainer.jit_steps(task, mesh)
   state = parallel.replicate(task.create_state(jax.random.key(0)), mesh)

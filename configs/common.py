@@ -34,3 +34,5 @@ def add_run_fields(c: ml_collections.ConfigDict) -> None:
   c.heartbeat_timeout_s = 100     # jax.distributed's default: a silent process is declared lost after this
 
   c.compilation_cache_dir = config_dict.placeholder(str)  # default ~/.cache/apb2face_jax/xla
+  c.profile_steps = 0             # our choice: N > 0 traces N steps after the first (compiled) one into
+  #                                 <workdir>/profile (jax.profiler; TensorBoard's Profile tab)

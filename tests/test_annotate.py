@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from apb2face_jax.annotate import annvi_format
+from apb2face_jax.data import annvi_format
 from apb2face_jax.annotate import blink
 from apb2face_jax.annotate import layout106
 from apb2face_jax.annotate import pipeline

@@ -18,7 +18,7 @@ import pytest
 import soundfile
 
 from apb2face_jax.errors import UserError
-from tests.test_torch_save import write_legacy
+from tests.conftest import write_legacy
 from tfds_annvi import tfds_annvi_dataset_builder as annvi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,12 +195,12 @@ def test_missing_root(tmp_path):
 @pytest.mark.parametrize("identity", ["../evil", "a/b", "a\\b", ".."])
 def test_identity_with_path_separators(identity):
   from apb2face_jax.data import raw_annvi  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.annotate import pipeline  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.data.layout import check_identity  # pylint: disable=g-import-not-at-top
 
-  with pytest.raises(UserError, match="is not a plain name"):
+  with pytest.raises(UserError, match="is not a usable identity name"):
     raw_annvi.read_identity(RAW, identity)
   with pytest.raises(UserError, match="is not a usable identity name"):
-    pipeline.check_id(identity)
+    check_identity(identity, "--id")
 
 
 def _cli(args: list[str]) -> subprocess.CompletedProcess:
@@ -260,3 +260,13 @@ def test_annotator_video_without_face(tmp_path):
     pipeline.annotate_video(video, tmp_path / "raw", "blank", audio=audio,
                             show_progress=False)
   assert not list((tmp_path / "raw").rglob("*.txt"))
+
+
+def test_a_workdir_or_output_that_is_a_file_gives_one_line(tmp_path):
+  from apb2face_jax import jobs  # pylint: disable=g-import-not-at-top
+  from configs import predictor as predictor_config  # pylint: disable=g-import-not-at-top
+  taken = tmp_path / "taken"
+  taken.write_text("")
+  for workdir in (taken, taken / "below"):
+    with pytest.raises(UserError, match=f"--workdir {re.escape(str(workdir))} is a file, not a folder"):
+      jobs.run(predictor_config.get_config(), workdir=str(workdir))

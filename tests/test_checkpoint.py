@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from apb2face_jax.train import parallel
-from apb2face_jax.train.checkpoint import Checkpoints
+from apb2face_jax.models.checkpoints import Checkpoints
 from apb2face_jax.errors import UserError
 from apb2face_jax.train.predictor_task import PredictorTask
 from configs import predictor as predictor_config
-from tests.test_predictor_train import fixed_batch
+from tests.conftest import fixed_batch
 
 
 def trained_state(steps: int = 2):
-  task = PredictorTask(predictor_config.get_config(), train=None, steps_per_epoch=10)
+  task = PredictorTask(predictor_config.get_config(), steps_per_epoch=10)
   mesh = parallel.make_mesh(jax.devices()[:1])
   state = parallel.replicate(task.create_state(jax.random.key(0)), mesh)
   step = jax.jit(task.train_step)

@@ -59,7 +59,7 @@ def _official_layout(params) -> dict[str, np.ndarray]:
 
 
 def test_round_trip_and_refusals_without_torch():
-  task = PredictorTask(predictor_config.get_config(), train=None, steps_per_epoch=1)
+  task = PredictorTask(predictor_config.get_config(), steps_per_epoch=1)
   params = task.create_state(jax.random.key(3)).g_params
   official = _official_layout(params)
   _, _, state = convert.convert_predictor({"net_G": official, "epoch": 5}, "p.pth", step=7)
@@ -109,9 +109,9 @@ def _full_float32_products():
     yield
 
 
-def _d_params(workdir: Path, task):
+def _d_params(workdir: Path, job: str):
   """The discriminator parameters of a converted workdir, restored as inference restores G."""
-  return inference.restore_state(workdir, task)[0].d_params
+  return inference.restore(workdir, job, "latest", ("d_params",))[2]["d_params"]
 
 
 def _close(ours, theirs):
@@ -138,8 +138,8 @@ def test_predictor_parity(tmp_path):
     want = g(torch.from_numpy(mfcc)[:, None], torch.from_numpy(pose), torch.from_numpy(blink))
     want_d = d(torch.from_numpy(landmarks), torch.from_numpy(reference))
   _close(np.asarray(predictor(mfcc, pose, blink)).reshape(4, 212), want)
-  d_params = _d_params(predictor.workdir, predictor.task)
-  _close(predictor.task.judge(d_params, landmarks, reference), want_d)
+  d_params = _d_params(predictor.workdir, "predictor")
+  _close(predictor.model.discriminator.apply({"params": d_params}, landmarks, reference), want_d)
 
   # The restricted reader (used where torch is absent) reads the same arrays.
   unpickled = torch_save.load(path, allow_tensors=True)  # the reader used without torch
@@ -158,7 +158,8 @@ def test_reenactor_parity_small(tmp_path, capsys):
   convert.main(["--reenactor", str(tmp_path / "latest_net_G.pth"), "--out", str(tmp_path / "out"), "--step", "5"])
   assert "D converted from" in capsys.readouterr().out
   reenactor = inference.load_reenactor(tmp_path / "out" / "reenactor")
-  assert reenactor.step == 5 and reenactor.config.ngf == 8 and reenactor.config.ndf == 8
+  assert reenactor.step == 5 and reenactor.model.settings["ngf"] == 8 and reenactor.model.settings["ndf"] == 8
+  assert reenactor.record["data"]["mfcc_mode"] == "compat" and reenactor.record["data"]["fps"] == 30.0
 
   x = np.random.default_rng(1).uniform(-1, 1, size=(2, 3, 64, 64)).astype(np.float32)
   pair = np.random.default_rng(2).uniform(-1, 1, size=(2, 6, 64, 64)).astype(np.float32)
@@ -166,8 +167,8 @@ def test_reenactor_parity_small(tmp_path, capsys):
     want, want_d = g(torch.from_numpy(x)), d(torch.from_numpy(pair))
   nhwc = x.transpose(0, 2, 3, 1)  # the generator is fully convolutional: 64x64 for speed
   _close(jax.jit(reenactor.apply)(reenactor.params, reenactor.variables, nhwc), want)
-  d_params = _d_params(reenactor.workdir, reenactor.task)
-  _close(reenactor.task.discriminator.apply({"params": d_params}, pair.transpose(0, 2, 3, 1)), want_d)
+  d_params = _d_params(reenactor.workdir, "reenactor")
+  _close(reenactor.model.discriminator.apply({"params": d_params}, pair.transpose(0, 2, 3, 1)), want_d)
 
   # A file given to the wrong option is refused in one line.
   with pytest.raises(SystemExit):
@@ -186,6 +187,6 @@ def test_full_size_parity():
   with torch.no_grad():
     want = g(torch.from_numpy(x))
     want_d = d(torch.cat([torch.from_numpy(x), want], dim=1))
-  fake = jax.jit(lambda p, x: task.generate(p, {}, x, None)[0])(state.g_params, x.transpose(0, 2, 3, 1))
+  fake = jax.jit(lambda p, x: task.model.generate(p, {}, x, None)[0])(state.g_params, x.transpose(0, 2, 3, 1))
   _close(fake, want)
   _close(jax.jit(task.judge)(state.d_params, x.transpose(0, 2, 3, 1), fake), want_d)

@@ -3,11 +3,9 @@
 import json
 from pathlib import Path
 
-import jax
 import pytest
 
 from apb2face_jax.metrics import evaluate
-from apb2face_jax.train.checkpoint import Checkpoints
 from apb2face_jax.errors import UserError
 from apb2face_jax.metrics import fid
 from apb2face_jax.train.predictor_task import PredictorTask
@@ -15,17 +13,7 @@ from apb2face_jax.train.reenactor_task import ReenactorTask
 from configs import evaluate as evaluate_config
 from configs import predictor as predictor_config
 from configs import reenactor as reenactor_config
-
-DUMMY_RAW = Path(__file__).resolve().parents[1] / "tfds_annvi" / "dummy_data"
-
-
-def save_run(workdir: Path, task, config) -> None:
-  """A training workdir holding the task's freshly initialised state, as inference reads it."""
-  ckpts = Checkpoints(workdir, task.meta(), best_metric="test/" + task.best_metric, async_save=False)
-  ckpts.save(1, task.create_state(jax.random.key(0)), {"test/" + task.best_metric: 1.0})
-  ckpts.close()
-  (workdir / "config.json").write_text(config.to_json_best_effort())
-
+from tests.conftest import DUMMY_RAW, TINY_DATA, save_workdir
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
@@ -33,12 +21,13 @@ def runs(tmp_path_factory) -> Path:
   data_dir = root / "tfds"
   p = predictor_config.get_config()
   p.update(dataset="annvi", data_dir=str(data_dir), manual_dir=str(DUMMY_RAW))
-  save_run(root / "predictor", PredictorTask(p, None, 1), p)
+  data = {**TINY_DATA, "dataset": "annvi", "data_dir": str(data_dir)}
+  save_workdir(root / "predictor", p, PredictorTask(p, 1), data=data, best=1.0)
   r = reenactor_config.get_config()
   r.update(image_size=32, ngf=4, ndf=4)
   r.generator_kwargs.n_blocks = 1
   for identity in ("person_a", "person_b"):
-    save_run(root / f"reenactor_{identity}", ReenactorTask(r, None, 1), r)
+    save_workdir(root / f"reenactor_{identity}", r, ReenactorTask(r, 1), data=data, best=1.0)
   return root
 
 
@@ -46,7 +35,7 @@ def eval_config(runs: Path, **overrides):
   c = evaluate_config.get_config()
   # The dummy test split has one frame per identity: the train split gives FID a few images.
   c.update({"predictor_workdir": str(runs / "predictor"), "reenactor_workdir": str(runs / "reenactor_{identity}"),
-            "predictor_checkpoint": "latest", "split": "train", "max_per_identity": 4, "batch_size": 4, **overrides})
+            "predictor_checkpoint": "latest", "split": "train", "manual_dir": str(DUMMY_RAW), "max_per_identity": 4, "batch_size": 4, **overrides})
   return c
 
 

@@ -13,9 +13,9 @@ from apb2face_jax.inference import generate, pose_blink
 from apb2face_jax import inference, jobs
 from apb2face_jax.errors import UserError
 from configs import generate as generate_config
-from tests.test_inference import workdirs  # noqa: F401  (session fixture: tiny predictor + reenactor)
+from tests.conftest import TINY_DATA, save_workdir
 
-FPS = generate.DEFAULT_FPS  # the tiny predictor's dataset is not prepared: the default applies
+FPS = TINY_DATA["fps"]  # generation takes the frame rate the predictor's checkpoint records
 
 
 def speech_like(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
@@ -197,6 +197,9 @@ def test_bad_audio_is_one_clear_error_and_writes_nothing(workdirs, tmp_path, kin
 def test_bad_config_values(workdirs, speech, tmp_path):  # noqa: F811
   with pytest.raises(UserError, match="must end with .mp4"):
     generate.run(make_config(workdirs, speech, tmp_path / "out.avi"))
+  (tmp_path / "a_file").write_text("")
+  with pytest.raises(UserError, match="output folder .*a_file is a file, not a folder"):
+    generate.run(make_config(workdirs, speech, tmp_path / "a_file" / "out.mp4"))
   with pytest.raises(UserError, match="config.reenactor_workdir is required"):
     generate.run(make_config(workdirs, speech, tmp_path / "out.mp4", reenactor_workdir=""))
   with pytest.raises(UserError, match="'nose' is not a pose value"):
@@ -204,3 +207,20 @@ def test_bad_config_values(workdirs, speech, tmp_path):  # noqa: F811
   with pytest.raises(UserError, match="holds a 'predictor' run"):
     generate.run(make_config(workdirs, speech, tmp_path / "out.mp4", reenactor_workdir=str(workdirs["predictor"])))
   assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_without_its_record_still_generates_with_the_defaults(workdirs, speech, tmp_path, capsys):
+  from apb2face_jax.train.predictor_task import PredictorTask  # pylint: disable=g-import-not-at-top
+  from configs import predictor as predictor_config  # pylint: disable=g-import-not-at-top
+  config = predictor_config.get_config()
+  old = save_workdir(tmp_path / "old", config, PredictorTask(config, steps_per_epoch=1), record=False)
+  result = generate.run(make_config({**workdirs, "predictor": old}, speech, tmp_path / "old.mp4"))
+  out = capsys.readouterr().out
+  assert "predates checkpoint records" in out and "records no frame rate" in out
+  assert result["fps"] == generate.DEFAULT_FPS
+
+
+def test_the_signal_centre_comes_from_the_checkpoint(workdirs):
+  centre = generate.centre_of(inference.load_predictor(workdirs["predictor"]).data)
+  np.testing.assert_allclose(centre.pose, TINY_DATA["centre"]["pose"])
+  np.testing.assert_allclose(centre.eye_closed, TINY_DATA["centre"]["eye_closed"])

@@ -1,71 +1,18 @@
 """Loading trained networks from their workdirs: predict, render, and the refusals."""
 
-import json
 import shutil
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
 from apb2face_jax import inference
-from apb2face_jax.train.checkpoint import Checkpoints
 from apb2face_jax.errors import UserError
+from apb2face_jax.models.checkpoints import CONFIG_FILE
 from apb2face_jax.train.predictor_task import PredictorTask
 from apb2face_jax.train.reenactor_task import ReenactorTask
-from apb2face_jax.train.trainer import CONFIG_FILE
 from configs import predictor as predictor_config
-from configs import reenactor as reenactor_config
-
-SIZE = 32  # the tiny reenactor's image size
-
-
-def tiny_reenactor_config():
-  c = reenactor_config.get_config()
-  c.update(image_size=SIZE, ngf=4, ndf=4, batch_size=2)
-  c.generator_kwargs.n_blocks = 1
-  return c
-
-
-def save_workdir(workdir: Path, config, task, state, meta: dict | None = None) -> Path:
-  """A training workdir as launch.py leaves it: config.json + one checkpoint."""
-  workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
-  ckpts = Checkpoints(workdir, meta or task.meta(), async_save=False)
-  ckpts.save(int(state.step), state)
-  ckpts.close()
-  return workdir
-
-
-def train_yaw_predictor(config, steps: int = 60, batch: int = 8):
-  """A predictor trained for seconds (L1 only) on synthetic data whose landmarks move right with yaw."""
-  task = PredictorTask(config, train=None, steps_per_epoch=1000)
-  rng = np.random.default_rng(0)
-  template = rng.uniform(80, 180, size=(106, 2)).astype(np.float32)
-  step = jax.jit(task.train_step)
-  state = task.create_state(jax.random.key(0))
-  for i in range(steps):
-    pose = rng.uniform(-0.35, 0.35, size=(batch, 3)).astype(np.float32)
-    landmarks = np.broadcast_to(template, (batch, 106, 2)).copy()
-    landmarks[..., 0] += 100.0 * pose[:, 2:3]  # yaw (stored last) -> x
-    data = {"mfcc": rng.normal(size=(batch, 64, 60)).astype(np.float32), "pose": pose,
-            "blink": rng.uniform(0.1, 0.4, size=(batch, 2)).astype(np.float32), "landmarks": landmarks,
-            "ref_landmarks": landmarks}
-    state, _ = step(state, data, jax.random.key(i))
-  return task, state
-
-
-@pytest.fixture(scope="session")
-def workdirs(tmp_path_factory) -> dict[str, Path]:
-  """Tiny predictor (briefly trained: yaw moves its landmarks) and untrained tiny reenactor workdirs."""
-  root = tmp_path_factory.mktemp("runs")
-  p_config = predictor_config.get_config()
-  p_config.update(use_discriminator=False, learning_rate=3e-3, adam_b1=0.9, data_dir=str(root / "no_data"))
-  p_task, p_state = train_yaw_predictor(p_config)
-  r_config = tiny_reenactor_config()
-  r_task = ReenactorTask(r_config, train=None, steps_per_epoch=1)
-  return {"predictor": save_workdir(root / "predictor", p_config, p_task, p_state),
-          "reenactor": save_workdir(root / "reenactor", r_config, r_task, r_task.create_state(jax.random.key(1)))}
+from tests.conftest import TINY_SIZE as SIZE, save_workdir, tiny_reenactor_config
 
 
 def test_predict_and_render_shapes_and_ranges(workdirs):
@@ -84,7 +31,7 @@ def test_predict_matches_the_task_forward(workdirs):
   rng = np.random.default_rng(1)
   batch = {"mfcc": rng.normal(size=(rows, 64, 60)).astype(np.float32), "pose": np.zeros((rows, 3), np.float32),
            "blink": np.full((rows, 2), 0.3, np.float32)}
-  expected = np.asarray(predict.task.predict(predict.params, batch)).reshape(rows, 106, 2)
+  expected = np.asarray(predict.model.predict(predict.params, batch)).reshape(rows, 106, 2)
   np.testing.assert_allclose(predict(batch["mfcc"], batch["pose"], batch["blink"]), expected, rtol=1e-5, atol=1e-4)
 
 
@@ -104,24 +51,38 @@ def test_the_other_networks_workdir_is_refused(workdirs):
     inference.load_predictor(workdirs["reenactor"])
 
 
-def test_a_config_that_lies_about_the_job_is_caught_by_the_checkpoint_meta(workdirs, tmp_path):
-  fake = tmp_path / "fake"
-  shutil.copytree(workdirs["reenactor"], fake)
-  config = json.loads((fake / CONFIG_FILE).read_text())
-  (fake / CONFIG_FILE).write_text(json.dumps({**predictor_config.get_config().to_dict(), "seed": config["seed"]}))
-  with pytest.raises(UserError, match="does not fit this job"):
-    inference.load_predictor(fake)
+def test_a_checkpoint_without_a_record_is_rebuilt_from_its_config(workdirs, tmp_path, capsys):
+  r_config = tiny_reenactor_config()
+  r_task = ReenactorTask(r_config, steps_per_epoch=1)
+  old = save_workdir(tmp_path / "old", r_config, r_task, record=False)
+  render = inference.load_reenactor(old)
+  assert "predates checkpoint records" in capsys.readouterr().out
+  assert render.model.settings == r_task.model.settings and render.record["data"]["fps"] is None
+  (old / CONFIG_FILE).unlink()
+  with pytest.raises(UserError, match="records no model settings and the workdir holds no config.json"):
+    inference.load_reenactor(old)
+  (old / CONFIG_FILE).write_text("{not json")
+  with pytest.raises(UserError, match="is not a valid run config"):
+    inference.load_reenactor(old)
+
+
+def test_a_recorded_checkpoint_needs_no_config(workdirs, tmp_path):
+  moved = tmp_path / "moved"
+  shutil.copytree(workdirs["predictor"], moved)
+  (moved / CONFIG_FILE).unlink()
+  predict = inference.load_predictor(moved)
+  assert predict.mfcc_mode == "corrected" and predict.data["fps"] == 30.0
 
 
 def test_another_landmark_count_or_image_size_is_refused(workdirs, tmp_path):
   p_config = predictor_config.get_config()
-  p_task = PredictorTask(p_config, train=None, steps_per_epoch=1)
+  p_task = PredictorTask(p_config, steps_per_epoch=1)
   other_points = save_workdir(tmp_path / "p68", p_config, p_task, p_task.create_state(jax.random.key(0)),
                               meta={**p_task.meta(), "num_points": 68})
   with pytest.raises(UserError, match="num_points: checkpoint has 68"):
     inference.load_predictor(other_points)
   r_config = tiny_reenactor_config()
-  r_task = ReenactorTask(r_config, train=None, steps_per_epoch=1)
+  r_task = ReenactorTask(r_config, steps_per_epoch=1)
   other_size = save_workdir(tmp_path / "r64", r_config, r_task, r_task.create_state(jax.random.key(0)),
                             meta={**r_task.meta(), "image_size": 64})
   with pytest.raises(UserError, match="image_size: checkpoint has 64"):
@@ -134,8 +95,7 @@ def test_another_landmark_count_or_image_size_is_refused(workdirs, tmp_path):
 def test_missing_workdir_config_or_checkpoint(tmp_path):
   with pytest.raises(UserError, match="does not exist"):
     inference.load_predictor(tmp_path / "nowhere")
-  with pytest.raises(UserError, match="holds no config.json"):
-    inference.load_predictor(tmp_path)
-  (tmp_path / CONFIG_FILE).write_text(predictor_config.get_config().to_json_best_effort())
   with pytest.raises(UserError, match="no checkpoint"):
     inference.load_predictor(tmp_path)
+  with pytest.raises(UserError, match="checkpoint='newest' is not valid"):
+    inference.load_predictor(tmp_path, "newest")

@@ -35,10 +35,11 @@ def test_train_then_resume(data_dir, tmp_path):
   assert list((tmp_path / "pictures").glob("predictor_test_*.png"))
   assert (tmp_path / "config.json").exists()
 
-  again = run(launch_args(tmp_path, data_dir, 9))
+  again = run(launch_args(tmp_path, data_dir, 9, "--config.profile_steps=2"))
   assert again.returncode == 0, again.stderr[-2000:]
   assert "Resuming predictor from step 6" in again.stdout
   assert saved_steps(tmp_path)[-1] == 9
+  assert "profile of steps 8-9" in again.stdout and list((tmp_path / "profile").rglob("*.xplane.pb"))
 
 
 def start_and_wait_for_checkpoint(args: list[str], workdir: Path) -> subprocess.Popen:

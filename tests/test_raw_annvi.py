@@ -189,7 +189,7 @@ def test_no_videos(tmp_path):
 
 @pytest.mark.parametrize("identity", ["../p1", "a/b", "", ".."])
 def test_identity_with_path_separators(root, identity):
-  with pytest.raises(UserError, match="not a plain name"):
+  with pytest.raises(UserError, match="is not a usable identity name"):
     raw_annvi.read_identity(root, identity)
 
 

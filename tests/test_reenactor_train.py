@@ -14,7 +14,7 @@ from apb2face_jax import jobs
 from apb2face_jax.errors import UserError
 from apb2face_jax.train.reenactor_task import ReenactorTask, face_region_l1, make_optimizer
 from configs import reenactor as reenactor_config
-from tests.test_predictor_train import run_steps as run_task_steps
+from tests.conftest import run_steps as run_task_steps
 
 
 def tiny_config(**overrides):
@@ -33,7 +33,7 @@ def fixed_batch(n: int = 4) -> dict[str, np.ndarray]:
 
 
 def run_steps(config, mesh, batch, steps):
-  return run_task_steps(ReenactorTask(config, train=None, steps_per_epoch=100), mesh, batch, steps)
+  return run_task_steps(ReenactorTask(config, steps_per_epoch=100), mesh, batch, steps)
 
 
 def test_steps_lower_the_l1_on_a_fixed_batch():
@@ -112,7 +112,7 @@ def test_baselines_mean_face_and_nearest_frame_of_the_same_identity():
   points[2] = points[0] + 3.0
   train = _split(faces, points, ["me", "me", "other"])
   test = _split([faces[0]], points[2:], ["me"])
-  result = ReenactorTask(tiny_config(), train=None, steps_per_epoch=1).baselines(train, test)
+  result = ReenactorTask(tiny_config(), steps_per_epoch=1).baselines(train, test)
   assert result["nearest_frame_l1"] < 1e-6 and result["nearest_frame_face_l1"] < 1e-6
   np.testing.assert_allclose([result["mean_face_l1"], result["mean_face_face_l1"]], 64 / 127.5, rtol=1e-5)
 

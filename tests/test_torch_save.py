@@ -15,19 +15,11 @@ import pytest
 
 from apb2face_jax.data import annvi_features, torch_save
 from apb2face_jax.errors import UserError
+from tests.conftest import write_legacy
 
 T7_ROOT = Path(__file__).resolve().parents[1] / "tfds_annvi" / "dummy_data_t7"
 FEATURE = T7_ROOT / "feature"
 REFUSED = T7_ROOT / "refused"
-
-
-def write_legacy(path: Path, obj: object) -> None:
-  """A legacy-format torch.save file written by hand (protocol 2, as torch)."""
-  with open(path, "wb") as f:
-    for part in (torch_save.LEGACY_MAGIC, torch_save.LEGACY_PROTOCOL, {"little_endian": True}):
-      pickle.dump(part, f, protocol=2)
-    pickle.dump(obj, f, protocol=2)
-    pickle.dump([], f, protocol=2)
 
 
 @pytest.mark.parametrize("identity,is_zip", [("alice", True), ("bob", False)])

@@ -39,8 +39,8 @@ import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make `apb2face_jax` importable
 # pylint: disable=wrong-import-position
-from apb2face_jax.annotate import annvi_format, blink, layout106, pose
-from apb2face_jax.data import raw_annvi
+from apb2face_jax.annotate import blink, layout106, pose
+from apb2face_jax.data import annvi_format, raw_annvi
 from apb2face_jax.data.layout import NUM_POINTS
 from apb2face_jax.errors import UserError
 # pylint: enable=wrong-import-position

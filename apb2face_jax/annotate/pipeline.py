@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 from pathlib import Path
-import re
 import shutil
 import tempfile
 import time
@@ -19,18 +18,18 @@ import time
 import numpy as np
 import tqdm
 
-from apb2face_jax.annotate import annvi_format
+from apb2face_jax.data import annvi_format
 from apb2face_jax.annotate import blink
 from apb2face_jax.annotate import layout106
 from apb2face_jax.annotate import media
 from apb2face_jax.annotate import pose
 from apb2face_jax.annotate.detector import FaceMeshDetector
+from apb2face_jax.data.layout import check_identity
 from apb2face_jax.errors import UserError
 
 NO_FACE = 'no face found'
 POSE_FAILED = 'head-pose fit failed'
 BLINK_FAILED = 'eye has zero width'
-_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]*$')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +54,6 @@ class Report:
         f'annotation speed: {self.frames / self.seconds:.1f} frames/s '
         f'({self.frames} frames in {self.seconds:.2f} s)',
     ])
-
-
-def check_id(identity: str) -> str:
-  """The identity name if it is safe as a file name, else a UserError."""
-  if not _ID.match(identity):
-    raise UserError(f'--id "{identity}" is not a usable identity name: use letters, '
-                    'digits, "_" and "-" (no dots or path separators), starting with '
-                    'a letter or digit, e.g. --id man1')
-  return identity
 
 
 def annotate_frame(
@@ -121,7 +111,7 @@ def _audio_destination(root: Path, identity: str, suffix: str) -> Path:
 def annotate_video(video: Path, root: Path, identity: str, audio: Path | None = None,
                    show_progress: bool = True) -> Report:
   """Annotates `video` and writes the identity's AnnVI raw files under `root`."""
-  identity = check_id(identity)
+  identity = check_identity(identity, '--id')
   video, root = Path(video), Path(root)
   audio = Path(audio) if audio is not None else None
   if video.suffix.lower() != '.mp4':

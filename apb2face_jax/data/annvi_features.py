@@ -20,8 +20,8 @@ import re
 import numpy as np
 from PIL import Image
 
-from apb2face_jax.data import audio, raw_annvi, torch_save
-from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
+from apb2face_jax.data import audio, torch_save
+from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS, check_identity
 from apb2face_jax.errors import UserError
 
 FEATURE_DIR = "feature"
@@ -64,7 +64,7 @@ def list_identities(root: str | os.PathLike) -> list[str]:
 def read_identity(root: str | os.PathLike, identity: str
                   ) -> dict[str, FeatureSplit]:
   """{'train': ..., 'test': ...} of one identity, checked."""
-  raw_annvi.check_identity(identity)
+  check_identity(identity)
   splits = {s: read_split(root, identity, s) for s in SPLITS}
   both = np.intersect1d(splits["train"].frames, splits["test"].frames)
   if both.size:

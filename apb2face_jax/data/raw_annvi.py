@@ -16,24 +16,17 @@ pixels; pose is stored as (pitch, roll, yaw), blink as (left, right).
 import dataclasses
 import math
 import os
-import re
 from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
 
-from apb2face_jax.data.layout import NUM_POINTS
+from apb2face_jax.data import annvi_format
+from apb2face_jax.data.layout import check_identity
 from apb2face_jax.errors import UserError
 
 FOLDERS = ("video", "audio", "label", "landmark")
 AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3")
-N_TOKENS = 2 + NUM_POINTS + 3 + 2
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
-# 'x-y' with signed x and y: '-3.5-10' is (-3.5, 10), '3--2' is (3, -2).
-_POINT = re.compile(rf"({_NUMBER})-({_NUMBER})", re.IGNORECASE)
-_SIZE = re.compile(r"(\d+)-(\d+)")
-_NAME = re.compile(r"(\d+)\.jpg")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,15 +94,6 @@ def read_identity(root: str | os.PathLike, identity: str) -> RawIdentity:
       landmarks=np.stack([r[0] for r in rows]),
       pose=np.stack([r[1] for r in rows]),
       blink=np.stack([r[2] for r in rows]))
-
-
-def check_identity(identity: str) -> str:
-  """`identity` if it is a plain file name (no path separators), else a UserError."""
-  if (not identity or identity in (".", "..") or "/" in identity or "\\" in identity
-      or os.sep in identity or (os.altsep and os.altsep in identity)):
-    raise UserError(f"Identity {identity!r} is not a plain name: give the "
-                    "file stem, e.g. 'man1' for video/man1.mp4.")
-  return identity
 
 
 def video_info(path: str) -> tuple[float, int, tuple[int, int]]:
@@ -186,39 +170,16 @@ def _find_audio(root: str, identity: str) -> str:
 
 def _read_labels(path: str, frame_count: int) -> list[int]:
   """The sorted, de-duplicated frame indices named by a label file."""
-  frames: set[int] = set()
   with open(path, encoding="utf-8") as f:
-    for line_no, line in enumerate(f, 1):
-      tokens = line.split()
-      if not tokens:
-        continue
-      where = f"{path} line {line_no}"
-      if len(tokens) != 2:
-        raise UserError(f"{where}: expected 'first last' (two frame indices), "
-                        f"got {len(tokens)} tokens.")
-      first, last = (_frame_index(t, where) for t in tokens)
-      if first > last:
-        raise UserError(f"{where}: range {first}..{last} is reversed; write "
-                        "the first frame first.")
-      if last >= frame_count:
-        raise UserError(f"{where}: range {first}..{last} runs past the video's "
-                        f"last frame {frame_count - 1}: fix the label or use "
-                        "the matching video.")
-      frames.update(range(first, last + 1))
+    ranges = annvi_format.numbered_ranges(f.read(), path)
+  for line_no, (first, last) in ranges:
+    if last >= frame_count:
+      raise UserError(f"{path} line {line_no}: range {first}..{last} runs past the video's last frame "
+                      f"{frame_count - 1}: fix the label or use the matching video.")
+  frames = sorted({n for _, (first, last) in ranges for n in range(first, last + 1)})
   if not frames:
     raise UserError(f"{path} names no frames: add lines 'first last'.")
-  return sorted(frames)
-
-
-def _frame_index(token: str, where: str) -> int:
-  try:
-    value = float(token)
-  except ValueError:
-    raise UserError(f"{where}: {token!r} is not a frame index.") from None
-  if not value.is_integer() or value < 0:
-    raise UserError(f"{where}: {token!r} is not a frame index (a whole "
-                    "number >= 0).")
-  return int(value)
+  return frames
 
 
 def _read_landmarks(path: str, frame_size: tuple[int, int]
@@ -227,45 +188,14 @@ def _read_landmarks(path: str, frame_size: tuple[int, int]
   table = {}
   with open(path, encoding="utf-8") as f:
     for line_no, line in enumerate(f, 1):
-      tokens = line.split()
-      if not tokens:
+      if not line.split():
         continue
       where = f"{path} line {line_no}"
-      if len(tokens) != N_TOKENS:
-        raise UserError(f"{where}: expected {N_TOKENS} tokens (name, W-H, "
-                        f"{NUM_POINTS} x-y points, 3 pose, 2 blink), got "
-                        f"{len(tokens)}.")
-      name = _NAME.fullmatch(tokens[0])
-      if not name:
-        raise UserError(f"{where}: first token {tokens[0]!r} is not "
-                        "'{frame}.jpg'.")
-      frame = int(name.group(1))
-      if frame in table:
-        raise UserError(f"{where}: frame {frame} appears twice; keep one line.")
-      size = _SIZE.fullmatch(tokens[1])
-      if not size or (int(size.group(1)), int(size.group(2))) != frame_size:
-        raise UserError(f"{where}: image size {tokens[1]!r} is not the video's "
-                        f"{frame_size[0]}-{frame_size[1]}: the landmarks must "
-                        "be in the video's pixels.")
-      points = []
-      for token in tokens[2:2 + NUM_POINTS]:
-        point = _POINT.fullmatch(token)
-        if not point:
-          raise UserError(f"{where}: {token!r} is not an 'x-y' point.")
-        points.append([float(point.group(1)), float(point.group(2))])
-      values = [_number(t, where) for t in tokens[2 + NUM_POINTS:]]
-      landmarks = np.asarray(points, np.float64)
-      if not np.all(np.isfinite(landmarks)) or not all(map(math.isfinite,
-                                                          values)):
-        raise UserError(f"{where}: holds NaN or inf; re-run the annotator for "
-                        f"frame {frame} or drop it from the labels.")
-      table[frame] = (landmarks, np.asarray(values[:3], np.float64),
-                      np.asarray(values[3:], np.float64))
+      a = annvi_format.parse_line(line, where)
+      if a.frame in table:
+        raise UserError(f"{where}: frame {a.frame} appears twice; keep one line.")
+      if (a.width, a.height) != frame_size:
+        raise UserError(f"{where}: image size '{a.width}-{a.height}' is not the video's {frame_size[0]}-"
+                        f"{frame_size[1]}: the landmarks must be in the video's pixels.")
+      table[a.frame] = (a.points, a.pose, a.blink)
   return table
-
-
-def _number(token: str, where: str) -> float:
-  try:
-    return float(token)
-  except ValueError:
-    raise UserError(f"{where}: {token!r} is not a number.") from None

@@ -65,6 +65,10 @@ def prepare(config: Any) -> Any:
   return tfds_annvi.prepare(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir)
 
 
+# The data record of weights whose training data is not known (converted, or made by a benchmark).
+UNKNOWN_DATA = {"dataset": None, "data_dir": None, "fps": None, "mfcc_mode": None, "centre": None}
+
+
 def record(builder: Any, train: Split) -> dict[str, Any]:
   """What generation needs of the training data, stored with each checkpoint.
 

@@ -9,9 +9,10 @@ frames as soon as their audio window is complete. `run(config)` is the
 
 import collections
 import dataclasses
+import functools
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from apb2face_jax.data import splits
-from apb2face_jax.data import audio
 from apb2face_jax import inference
-from apb2face_jax.inference import pose_blink
-from apb2face_jax.errors import UserError
+from apb2face_jax.data import audio, splits
 from apb2face_jax.data.images import to_uint8
+from apb2face_jax.errors import UserError, make_folder
+from apb2face_jax.inference import pose_blink
 
 DEFAULT_FPS = 29.97  # the embedded sample's (and NTSC video's) frame rate, used when the dataset is unknown
 # Rows of features a new row may depend on to its left or right: half the STFT window, and the
@@ -188,44 +188,32 @@ def _unpack(frames: np.ndarray, outputs: tuple) -> Iterator[Frame]:
     yield Frame(int(n), landmarks[i], drawn[i], faces[i])
 
 
-@dataclasses.dataclass
-class TrainingData:
-  """The predictor's prepared dataset: frame rate, the signals' centre, recorded tracks."""
-  name: str
-  splits: dict[str, Any]  # 'train', 'test' -> splits.Split
+def recorded_signals(data: dict[str, Any]) -> Callable[[str], tuple[dict[str, np.ndarray], np.ndarray, list[str], str]]:
+  """`dataset(split)` for `pose_blink.parse_track`: the predictor's dataset, opened only when asked.
 
-  @property
-  def fps(self) -> float:
-    return self.splits["train"].fps
+  Returns (columns, identity per row, identity names, description) of 'train',
+  'test' or 'all' of the dataset the checkpoint records.
+  """
 
-  def centre(self) -> pose_blink.Centre:
-    """Mean training pose; median (open) and 1st-percentile (closed) training blink."""
-    columns = self.splits["train"].columns
-    return pose_blink.Centre(pose=columns["pose"].mean(0), eye_open=np.median(columns["blink"], 0),
-                             eye_closed=np.percentile(columns["blink"], 1, axis=0))
+  @functools.cache
+  def load(split: str) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], str]:
+    import tfds_annvi  # pylint: disable=g-import-not-at-top
 
-  def columns(self, split: str) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], str]:
-    """(columns, identity per row, identity names, description) of 'train', 'test' or 'all'."""
-    parts = [self.splits[s] for s in (("train", "test") if split == "all" else (split,))]
+    name = data.get("dataset")
+    builder = tfds_annvi.Builder(config=name, data_dir=data.get("data_dir"), file_format="array_record") \
+        if name in tfds_annvi.Builder.builder_configs else None
+    if builder is None or not builder.is_prepared():
+      raise UserError(f"the predictor's dataset (tfds_annvi/{name}) is not prepared on this machine, so its "
+                      "recorded signals are not available: build it (python launch.py --config "
+                      "configs/predictor.py builds it on first use), or choose another pose/blink.")
+    parts = [splits.load(builder, s) for s in (("train", "test") if split == "all" else (split,))]
     names = sorted({n for p in parts for n in p.identity_names})
     identity = np.concatenate([np.asarray([names.index(p.identity_names[i]) for i in p.identity], np.int64)
                                for p in parts])
     columns = {k: np.concatenate([p.columns[k] for p in parts]) for k in ("pose", "blink", "frame")}
-    return columns, identity, names, f"split '{split}' of tfds_annvi/{self.name}"
+    return columns, identity, names, f"split '{split}' of tfds_annvi/{name}"
 
-
-def training_data(predictor_config: ml_collections.ConfigDict) -> TrainingData | None:
-  """The predictor's dataset if it is prepared on this machine, else None (nothing is built here)."""
-  import tfds_annvi  # pylint: disable=g-import-not-at-top
-
-
-  name = predictor_config.get("dataset")
-  if name not in tfds_annvi.Builder.builder_configs:
-    return None
-  builder = tfds_annvi.Builder(config=name, data_dir=predictor_config.get("data_dir"), file_format="array_record")
-  if not builder.is_prepared():
-    return None
-  return TrainingData(name, {s: splits.load(builder, s) for s in ("train", "test")})
+  return load
 
 
 # Default signal centre when the predictor's dataset is not at hand: facing the camera, eyes at the
@@ -233,13 +221,21 @@ def training_data(predictor_config: ml_collections.ConfigDict) -> TrainingData |
 DEFAULT_CENTRE = pose_blink.Centre(pose=np.zeros(3), eye_open=np.full(2, 0.3), eye_closed=np.full(2, 0.08))
 
 
-def tracks(config: ml_collections.ConfigDict, fps: float, data: TrainingData | None, n_frames: int
+def centre_of(data: dict[str, Any]) -> pose_blink.Centre:
+  """The pose/blink centre a checkpoint records of its training data (DEFAULT_CENTRE if none)."""
+  centre = data.get("centre")
+  return pose_blink.Centre(**{k: np.asarray(v) for k, v in centre.items()}) if centre else DEFAULT_CENTRE
+
+
+def tracks(config: ml_collections.ConfigDict, fps: float, data: dict[str, Any], n_frames: int
            ) -> tuple[pose_blink.Track, pose_blink.Track]:
-  """The config's pose and blink tracks, checked over all `n_frames` before any work starts."""
-  centre = data.centre() if data else DEFAULT_CENTRE
+  """The config's pose and blink tracks, checked over all `n_frames` before any work starts.
+
+  `data` is the predictor checkpoint's record of its training data.
+  """
   natural = pose_blink.NaturalMotion(**config.natural)
-  made = [pose_blink.parse_track(config[kind], kind, fps=fps, seed=config.seed, centre=centre, natural=natural,
-                                 dataset=data.columns if data else None) for kind in ("pose", "blink")]
+  made = [pose_blink.parse_track(config[kind], kind, fps=fps, seed=config.seed, centre=centre_of(data),
+                                 natural=natural, dataset=recorded_signals(data)) for kind in ("pose", "blink")]
   frames = np.arange(n_frames)
   return tuple(pose_blink.table_track(track(frames), kind) for track, kind in zip(made, ("pose", "blink")))
 
@@ -254,7 +250,7 @@ def write_mp4(path: str | Path, images: Iterable[np.ndarray], size: tuple[int, i
   import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
 
   path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
+  make_folder(path.parent, "the output folder")
   partial = path.with_name(f".{path.stem}.partial-{os.getpid()}.mp4")
   writer = imageio_ffmpeg.write_frames(str(partial), size, fps=fps, codec="libx264", quality=quality,
                                        audio_path=audio_path, audio_codec="aac" if audio_path else None,
@@ -302,14 +298,13 @@ def run(config: ml_collections.ConfigDict) -> dict[str, float]:
                     f"{config.min_audio_seconds}: give a longer recording.")
   predictor = inference.load_predictor(config.predictor_workdir, config.checkpoint)
   reenactor = inference.load_reenactor(config.reenactor_workdir, config.checkpoint)
-  data = training_data(predictor.config)
-  fps = config.fps or (data.fps if data else None)
+  fps = config.fps or predictor.data["fps"]
   if fps is None:
     fps = DEFAULT_FPS
-    print(f"note: the predictor's dataset ({predictor.config.get('dataset')}) is not prepared here, so its "
-          f"frame rate is unknown: using {DEFAULT_FPS} fps (set --config.fps to choose).", flush=True)
+    print(f"note: the predictor's checkpoint records no frame rate: using {DEFAULT_FPS} fps "
+          "(set --config.fps to choose).", flush=True)
   n_frames = int(samples.size * fps / audio.SAMPLE_RATE)
-  pose, blink = tracks(config, fps, data, n_frames)
+  pose, blink = tracks(config, fps, predictor.data, n_frames)
   generator = Generator(predictor, reenactor, config.batch_size)
   size = reenactor.image_size
   width = 2 * size if config.side_by_side else size

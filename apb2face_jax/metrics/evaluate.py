@@ -27,7 +27,7 @@ from apb2face_jax.data import splits
 from apb2face_jax.data.layout import CROP_SIZE
 from apb2face_jax.inference import generate
 from apb2face_jax import inference
-from apb2face_jax.errors import UserError
+from apb2face_jax.errors import UserError, make_folder
 from apb2face_jax.metrics import face_errors, fid, redetect
 from apb2face_jax.metrics.ssim import ssim
 from apb2face_jax.data.images import to_uint8
@@ -56,10 +56,9 @@ class _Evaluator:
   def __init__(self, config: ml_collections.ConfigDict, out: Path):
     self.config, self.out = config, out
     self.predictor = inference.load_predictor(config.predictor_workdir, config.predictor_checkpoint)
-    run = self.predictor.config
-    data = types.SimpleNamespace(dataset=config.dataset or run.get("dataset"),
-                                 data_dir=config.data_dir or run.get("data_dir"),
-                                 manual_dir=config.manual_dir or run.get("manual_dir"))
+    run = self.predictor.data  # the predictor checkpoint's record of its training data
+    data = types.SimpleNamespace(dataset=config.dataset or run["dataset"], data_dir=config.data_dir or run["data_dir"],
+                                 manual_dir=config.manual_dir)
     self.dataset = data.dataset
     self.split = splits.load(splits.prepare(data), config.split)
     self.reenactors: dict[str, inference.Reenactor] = {}
@@ -258,8 +257,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   check_config(config)
   logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
   start = time.perf_counter()
-  out = Path(workdir)
-  out.mkdir(parents=True, exist_ok=True)
+  out = make_folder(workdir, "--workdir")
   ev = _Evaluator(config, out)
   names = ev.split.identity_names
   if config.cross_identity and (len(names) < 2 or "{identity}" not in config.reenactor_workdir):

@@ -34,8 +34,8 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
-from apb2face_jax.data import torch_save
-from apb2face_jax.errors import UserError
+from apb2face_jax.data import splits, torch_save
+from apb2face_jax.errors import UserError, make_folder
 
 StateDict = dict[str, np.ndarray]
 
@@ -197,7 +197,7 @@ def convert_predictor(obj: Any, what: str, step: int = 0) -> tuple[ml_collection
         isinstance(v, np.ndarray) for v in obj.values()) else ""
     raise UserError(f"{what} is not an official predictor checkpoint: it has no 'net_G' entry{hint}.")
   config = predictor_config.get_config("annvi")
-  task = PredictorTask(config, train=None, steps_per_epoch=1)
+  task = PredictorTask(config, steps_per_epoch=1)
   template = jax.eval_shape(task.create_state, jax.random.key(config.seed))
   g = convert_params(_state_dict(obj["net_G"], f"{what}['net_G']"), predictor_names(), template.g_params,
                      f"{what}['net_G']")
@@ -234,23 +234,31 @@ def convert_reenactor(g_obj: Any, d_obj: Any | None, what: str, step: int = 0) -
   d_sd = None if d_obj is None else _state_dict(d_obj, d_what)
   if d_sd is not None and "model.0.weight" in d_sd:
     config.ndf = int(d_sd["model.0.weight"].shape[0])
-  task = ReenactorTask(config, train=None, steps_per_epoch=1)
+  task = ReenactorTask(config, steps_per_epoch=1)
   template = jax.eval_shape(task.create_state, jax.random.key(config.seed))
   g = convert_params(g_sd, generator_names(n_blocks, dropout), template.g_params, what)
   d = None if d_sd is None else convert_params(d_sd, patch_discriminator_names(), template.d_params, d_what)
   return config, task, _state(task, g, d, step, config.seed)
 
 
-def write_workdir(workdir: str | Path, config: ml_collections.ConfigDict, task: Any, state: Any) -> Path:
-  """Writes `config.json` and the state as checkpoint `state.step` into a workdir without checkpoints."""
-  from apb2face_jax.train.checkpoint import Checkpoints  # pylint: disable=g-import-not-at-top
-  from apb2face_jax.train.trainer import CONFIG_FILE  # pylint: disable=g-import-not-at-top
+def write_workdir(workdir: str | Path, config: ml_collections.ConfigDict, task: Any, state: Any,
+                  data: dict[str, Any] | None = None) -> Path:
+  """Writes `config.json` and the state as checkpoint `state.step` into a workdir without checkpoints.
+
+  `data` is the checkpoint's record of the training data (`splits.record`); by
+  default the official AnnVI features': 'compat' MFCCs at the features' assumed
+  frame rate, their pose/blink centre unknown.
+  """
+  from apb2face_jax.models.checkpoints import CONFIG_FILE, Checkpoints  # pylint: disable=g-import-not-at-top
+  from tfds_annvi.tfds_annvi_dataset_builder import FEATURES_FPS  # pylint: disable=g-import-not-at-top
   workdir = Path(workdir)
   if (workdir / "checkpoints").exists() and any((workdir / "checkpoints").iterdir()):
     raise UserError(f"{workdir} already holds checkpoints: choose another --out, or remove it first.")
-  workdir.mkdir(parents=True, exist_ok=True)
+  make_folder(workdir, "--out")
   (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
-  ckpts = Checkpoints(workdir, task.meta(), async_save=False)
+  if data is None:
+    data = {**splits.UNKNOWN_DATA, "dataset": config.dataset, "fps": FEATURES_FPS, "mfcc_mode": "compat"}
+  ckpts = Checkpoints(workdir, task.meta(), record={"model": task.model.settings, "data": data}, async_save=False)
   ckpts.save(int(state.step), state)
   ckpts.close()
   return workdir

@@ -38,6 +38,3 @@ class GanState(struct.PyTreeNode):
     updates, opt_state = self.d_tx.update(grads, self.d_opt_state, self.d_params)
     return self.replace(d_params=optax.apply_updates(self.d_params, updates), d_opt_state=opt_state)
 
-
-def count_params(params: Any) -> int:
-  return sum(x.size for x in jax.tree.leaves(params))

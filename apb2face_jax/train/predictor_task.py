@@ -17,7 +17,8 @@ import optax
 from apb2face_jax.data import splits
 from apb2face_jax.train.gan_state import GanState
 from apb2face_jax.data.layout import NUM_POINTS
-from apb2face_jax.models.predictor import GeometryPredictor, LandmarkDiscriminator, to_points
+from apb2face_jax.models.bundle import PredictorModel
+from apb2face_jax.models.predictor import to_points
 from apb2face_jax.data.images import to_uint8
 from apb2face_jax.train.summary import landmark_overlay
 from apb2face_jax.metrics.sums import metric_sums
@@ -38,32 +39,25 @@ class PredictorTask:
   name = "predictor"
   features = ("mfcc", "pose", "blink", "landmarks")
   reference_features = ("landmarks",)
-  best_metric = "l1_px"
+  best_metric = PredictorModel.best_metric
 
-  def __init__(self, config: ml_collections.ConfigDict, train: splits.Split, steps_per_epoch: int):
-    del train  # The predictor needs no statistics of the training data.
+  def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int):
     self.config = config
-    dtype = jnp.dtype(config.dtype)
-    self.generator = GeometryPredictor(dtype=dtype)
-    self.discriminator = LandmarkDiscriminator(dtype=dtype)
+    self.model = PredictorModel(config)
     self.tx = make_optimizer(config, steps_per_epoch)
 
   def meta(self) -> dict[str, Any]:
-    return {"job": self.name, "num_points": NUM_POINTS}
+    return self.model.shape_meta()
 
   def create_state(self, rng: jax.Array) -> GanState:
     g_rng, d_rng = jax.random.split(rng)
-    b = 1
-    g_params = self.generator.init(g_rng, jnp.zeros((b, 64, 60)), jnp.zeros((b, 3)), jnp.zeros((b, 2)))["params"]
-    d_params = self.discriminator.init(d_rng, jnp.zeros((b, 2 * NUM_POINTS)), jnp.zeros((b, 2 * NUM_POINTS)))["params"]
-    return GanState.create(g_params, d_params, self.tx, self.tx)
+    return GanState.create(self.model.init_generator(g_rng), self.model.init_discriminator(d_rng), self.tx, self.tx)
 
   def predict(self, g_params: Any, batch: dict) -> jax.Array:
-    out = self.generator.apply({"params": g_params}, batch["mfcc"], batch["pose"], batch["blink"])
-    return out.astype(jnp.float32)
+    return self.model.predict(g_params, batch)
 
   def judge(self, d_params: Any, landmarks: jax.Array, reference: jax.Array) -> jax.Array:
-    return self.discriminator.apply({"params": d_params}, landmarks, reference).astype(jnp.float32)
+    return self.model.discriminator.apply({"params": d_params}, landmarks, reference).astype(jnp.float32)
 
   def train_step(self, state: GanState, batch: dict, rng: jax.Array) -> tuple[GanState, dict]:
     del rng  # No dropout or noise in either network.

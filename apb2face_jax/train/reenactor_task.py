@@ -20,8 +20,7 @@ import optax
 from apb2face_jax.data import splits
 from apb2face_jax.models import drawing
 from apb2face_jax.train.gan_state import GanState
-from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
-from apb2face_jax.models.reenactor import PatchDiscriminator, make_generator
+from apb2face_jax.models.bundle import ReenactorModel
 from apb2face_jax.data.images import to_uint8
 from apb2face_jax.train.summary import grid
 from apb2face_jax.metrics.sums import metric_sums
@@ -69,63 +68,38 @@ class ReenactorTask:
   name = "reenactor"
   features = ("image", "landmarks")
   reference_features = ("image",)
-  best_metric = "l1"
+  best_metric = ReenactorModel.best_metric
 
-  def __init__(self, config: ml_collections.ConfigDict, train: splits.Split, steps_per_epoch: int):
-    del train  # The reenactor needs no statistics of the training data.
+  def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int):
     self.config = config
-    self.size = config.image_size
-    dtype = jnp.dtype(config.dtype)
-    self.generator = make_generator(config.generator, ngf=config.ngf, dropout_rate=config.dropout_rate,
-                                    dtype=dtype, **config.generator_kwargs)
-    self.discriminator = PatchDiscriminator(ndf=config.ndf, dtype=dtype)
+    self.model = ReenactorModel(config)
+    self.size = self.model.size
     self.tx = make_optimizer(config, steps_per_epoch)
     self._render = jax.jit(self.render)
 
   def meta(self) -> dict[str, Any]:
-    c = self.config
-    return {"job": self.name, "num_points": NUM_POINTS, "generator": c.generator, "ngf": c.ngf,
-            "image_size": c.image_size, "generator_kwargs": dict(c.generator_kwargs)}
+    return self.model.shape_meta()
 
   def create_state(self, rng: jax.Array) -> GanState:
     g_rng, d_rng = jax.random.split(rng)
-    image = jnp.zeros((1, self.size, self.size, 3))
-    g_vars = dict(self.generator.init({"params": g_rng}, image, train=False))
-    d_params = self.discriminator.init(d_rng, jnp.zeros((1, self.size, self.size, 6)))["params"]
-    g_params = g_vars.pop("params")
-    return GanState.create(g_params, d_params, self.tx, self.tx, g_vars=g_vars)
-
-  def landmark_image(self, landmarks: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Landmarks (B, 106, 2) in stored-crop pixels -> (landmark image, landmarks) at `image_size`."""
-    landmarks = landmarks * (self.size / CROP_SIZE)
-    return drawing.rasterise_landmarks(landmarks, self.size, self.config.landmark_radius), landmarks
+    g_params, g_vars = self.model.init_generator(g_rng)
+    return GanState.create(g_params, self.model.init_discriminator(d_rng), self.tx, self.tx, g_vars=g_vars)
 
   def inputs(self, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(landmark image, real face, reference face, landmarks) at `image_size`."""
     resize = lambda x: x if x.shape[1] == self.size else jax.image.resize(  # noqa: E731
         x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True)
-    drawn, landmarks = self.landmark_image(batch["landmarks"])
+    drawn, landmarks = self.model.landmark_image(batch["landmarks"])
     return drawn, resize(batch["image"]), resize(batch["ref_image"]), landmarks
-
-  def generate(self, g_params: Any, g_vars: Any, drawn: jax.Array, rng: jax.Array | None):
-    """Returns (fake, updated g_vars); dropout on and batch stats updated iff `rng` is given."""
-    train = rng is not None
-    variables = {"params": g_params, **g_vars}
-    if train and g_vars:
-      fake, new_vars = self.generator.apply(variables, drawn, train=True, rngs={"dropout": rng},
-                                            mutable=list(g_vars))
-      return fake.astype(jnp.float32), new_vars
-    fake = self.generator.apply(variables, drawn, train=train, rngs={"dropout": rng} if train else None)
-    return fake.astype(jnp.float32), g_vars
 
   def judge(self, d_params: Any, reference: jax.Array, face: jax.Array) -> jax.Array:
     pair = jnp.concatenate([reference, face], axis=-1)
-    return self.discriminator.apply({"params": d_params}, pair).astype(jnp.float32)
+    return self.model.discriminator.apply({"params": d_params}, pair).astype(jnp.float32)
 
   def train_step(self, state: GanState, batch: dict, rng: jax.Array) -> tuple[GanState, dict]:
     c = self.config
     drawn, real, ref, landmarks = self.inputs(batch)
-    (fake, g_vars), g_vjp = jax.vjp(lambda p: self.generate(p, state.g_vars, drawn, rng), state.g_params)
+    (fake, g_vars), g_vjp = jax.vjp(lambda p: self.model.generate(p, state.g_vars, drawn, rng), state.g_params)
     fixed_fake = jax.lax.stop_gradient(fake)
 
     def d_loss(d_params):
@@ -151,12 +125,12 @@ class ReenactorTask:
   def render(self, state: GanState, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(landmark image, generated face, real face) at `image_size`, dropout off."""
     drawn, real, _, _ = self.inputs(batch)
-    fake, _ = self.generate(state.g_params, state.g_vars, drawn, None)
+    fake, _ = self.model.generate(state.g_params, state.g_vars, drawn, None)
     return drawn, fake, real
 
   def eval_step(self, state: GanState, batch: dict) -> dict[str, jax.Array]:
     _, fake, real = self.render(state, batch)
-    _, landmarks = self.landmark_image(batch["landmarks"])
+    _, landmarks = self.model.landmark_image(batch["landmarks"])
     return {"l1": metric_sums(jnp.mean(jnp.abs(fake - real), axis=(1, 2, 3)), batch["weight"]),
             "face_l1": metric_sums(face_region_l1(fake, real, landmarks), batch["weight"])}
 
@@ -181,7 +155,7 @@ class ReenactorTask:
     sums = dict.fromkeys(("mean_face_l1", "mean_face_face_l1", "nearest_frame_l1", "nearest_frame_face_l1"), 0.0)
     for i in chunks(test_rows):
       real = resize(splits.decode_images(test, i))
-      landmarks = self.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
+      landmarks = self.model.landmark_image(jnp.asarray(test.columns["landmarks"][i]))[1]
       nearest_face = resize(splits.decode_images(train, nearest_training_frames(train, test, i)))
       for name, guess in (("mean_face", jnp.broadcast_to(mean, real.shape)), ("nearest_frame", nearest_face)):
         sums[f"{name}_l1"] += float(jnp.abs(real - guess).mean((1, 2, 3)).sum())

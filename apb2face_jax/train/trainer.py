@@ -23,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from apb2face_jax.data import splits
-from apb2face_jax.train import checkpoint, input_pipeline, parallel
-from apb2face_jax.errors import UserError
+from apb2face_jax.models.checkpoints import CONFIG_FILE, Checkpoints
+from apb2face_jax.train import input_pipeline, parallel
+from apb2face_jax.errors import UserError, make_folder
 from apb2face_jax.train.gan_state import GanState
 from apb2face_jax.train.summary import Summary
 
@@ -35,6 +36,7 @@ class Task(Protocol):
   features: tuple[str, ...]            # batch keys read from the dataset
   reference_features: tuple[str, ...]  # read from the reference frame, as "ref_<name>"
   best_metric: str                     # eval metric to minimise, e.g. "l1_px"
+  model: Any                           # models.bundle: its `settings` go into each checkpoint's record
 
   def meta(self) -> dict[str, Any]: ...
   def create_state(self, rng: jax.Array) -> GanState: ...
@@ -44,9 +46,7 @@ class Task(Protocol):
   def picture(self, state: GanState, batch: dict) -> np.ndarray: ...  # host batch -> uint8 HWC
 
 
-CONFIG_FILE = "config.json"  # the run's config, next to its checkpoints (inference rebuilds the networks from it)
-
-TaskFactory = Callable[[ml_collections.ConfigDict, splits.Split, int], Task]
+TaskFactory = Callable[[ml_collections.ConfigDict, int], Task]
 
 
 def say(message: str) -> None:
@@ -98,6 +98,26 @@ def evaluate(eval_fn: Callable, state: GanState, feed: input_pipeline.Feed) -> d
   return {k: float(v[0] / max(v[1], 1e-12)) for k, v in totals.items()}
 
 
+class _Trace:
+  """A `jax.profiler` trace of `steps` training steps from step `first` (none when steps is 0)."""
+
+  def __init__(self, folder: Path, first: int, steps: int):
+    self.folder, self.first, self.last, self.active = folder, first, first + steps, False
+
+  def at(self, step: int) -> None:
+    if step == self.first and self.last > self.first:
+      jax.profiler.start_trace(str(self.folder))
+      self.active = True
+    elif step == self.last:
+      self.stop()
+
+  def stop(self) -> None:
+    if self.active:
+      jax.profiler.stop_trace()
+      self.active = False
+      say(f"profile of steps {self.first}-{self.last - 1}: {self.folder} (tensorboard --logdir {self.folder})")
+
+
 def jit_steps(task: Task, mesh: jax.sharding.Mesh) -> tuple[Callable, Callable]:
   """The task's train and eval steps, jitted over `mesh` (state replicated, batch split over `data`)."""
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
@@ -106,16 +126,6 @@ def jit_steps(task: Task, mesh: jax.sharding.Mesh) -> tuple[Callable, Callable]:
   eval_fn = jax.jit(lambda s, b: task.eval_step(s, input_pipeline.model_input(b)), in_shardings=(repl, data),
                     out_shardings=repl)
   return train_fn, eval_fn
-
-
-def _make_workdir(workdir: Path) -> None:
-  try:
-    workdir.mkdir(parents=True, exist_ok=True)
-  except (FileExistsError, NotADirectoryError):
-    raise UserError(f"--workdir {workdir} is a file, not a folder: give a folder (it is made if missing).") from None
-  except PermissionError:
-    raise UserError(f"--workdir {workdir} cannot be created here (permission denied): give a writable folder.") \
-        from None
 
 
 def _prepare_dataset(config: ml_collections.ConfigDict) -> Any:
@@ -175,7 +185,7 @@ def _lost_a_process(error: Exception) -> bool:
 
 def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFactory, step_box: list[int]
            ) -> dict[str, float]:
-  _make_workdir(workdir)
+  make_folder(workdir, "--workdir")
   mesh = parallel.make_mesh()
   parallel.check_global_batch(config.batch_size, mesh)
   if jax.process_index() == 0:
@@ -186,11 +196,12 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
   test = splits.load(builder, "test")
   per_epoch = input_pipeline.steps_per_epoch(len(train), config.batch_size)
   total_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * per_epoch
-  task = make_task(config, train, per_epoch)
+  task = make_task(config, per_epoch)
 
   state = parallel.replicate(task.create_state(jax.random.key(config.seed)), mesh)
-  ckpts = checkpoint.Checkpoints(workdir, task.meta(), keep=config.keep_checkpoints,
-                                 best_metric="test/" + task.best_metric)
+  record = {"model": task.model.settings, "data": splits.record(builder, train)}  # what inference needs
+  ckpts = Checkpoints(workdir, task.meta(), record=record, keep=config.keep_checkpoints,
+                      best_metric="test/" + task.best_metric)
   if ckpts.latest_step() is not None:
     state = ckpts.restore(state)
     say(f"Resuming {task.name} from step {int(state.step)} in {workdir}")
@@ -225,9 +236,11 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
              mininterval=2.0, disable=not lead)
   t0 = window_start = time.time()
   window_steps = 0
+  trace = _Trace(workdir / "profile", first=start + 2, steps=config.profile_steps if lead else 0)
   try:
     for step in range(start + 1, total_steps + 1):
       step_box[0] = step
+      trace.at(step)
       state, metrics = train_fn(state, next(batches), jax.random.fold_in(base_rng, step))
       pending.append(metrics)
       window_steps += 1
@@ -254,6 +267,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
         ckpts.close()
         raise SystemExit(143)
   finally:
+    trace.stop()
     bar.close()
     preemption.restore()
     summary.close()
