@@ -19,10 +19,12 @@ pytest.importorskip("gradio")
 
 
 @pytest.fixture(scope="module")
-def served(workdirs):  # noqa: F811
-  """The app on a free local port: (App, page, url); uploads land in a temp folder of its own."""
+def served(workdirs, tmp_path_factory):  # noqa: F811
+  """The app on a free local port: (App, page, url); Gradio's uploads and cache under pytest's tree."""
   import portpicker  # pylint: disable=g-import-not-at-top
 
+  saved = os.environ.get("GRADIO_TEMP_DIR")
+  os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
   config = app_config.get_config()
   config.update(predictor_workdir=str(workdirs["predictor"]), reenactor_workdir=str(workdirs["reenactor"]),
                 port=portpicker.pick_unused_port(), batch_size=8, max_audio_seconds=5.0, max_upload_mb=1)
@@ -30,12 +32,15 @@ def served(workdirs):  # noqa: F811
   yield app, page, url
   page.close()
   app.close()
+  if saved is None:
+    os.environ.pop("GRADIO_TEMP_DIR")
+  else:
+    os.environ["GRADIO_TEMP_DIR"] = saved
 
 
 def uploads() -> list[Path]:
   """Files in Gradio's upload folder."""
-  root = Path(os.environ.get("GRADIO_TEMP_DIR", Path(os.environ["TMPDIR"]) / "gradio"))
-  return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+  return [p for p in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*") if p.is_file()]
 
 
 def test_generate_endpoint_returns_the_mp4_with_its_audio(served, speech):  # noqa: F811
