@@ -114,6 +114,7 @@ def load_background(reenactor_config: ml_collections.ConfigDict, identity: str |
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   import tfds_annvi  # pylint: disable=g-import-not-at-top
+  from tfds_annvi.tfds_annvi_dataset_builder import SAMPLE_DIR  # pylint: disable=g-import-not-at-top
 
   name = reenactor_config.get("dataset")
   builder_config = tfds_annvi.Builder.builder_configs.get(name)
@@ -143,7 +144,7 @@ def load_background(reenactor_config: ml_collections.ConfigDict, identity: str |
     raise UserError(f"identity {identity!r} is not in tfds_annvi/{name}: use one of {', '.join(names[:10])}.")
   mine = sorted((r for r in rows if text(r["identity"]) == identity), key=lambda r: int(r["frame"]))[:max_frames]
   if builder_config.source == "sample":
-    root = tfds_annvi.SAMPLE_DIR
+    root = SAMPLE_DIR
   elif reenactor_config.get("manual_dir"):
     root = Path(reenactor_config.manual_dir)
   else:
