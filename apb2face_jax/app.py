@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 from apb2face_jax import audio, generate, inference, live, pose_blink
 from apb2face_jax.errors import UserError
@@ -43,6 +44,8 @@ class App:
     self.fps = config.fps or (self.data.fps if self.data else generate.DEFAULT_FPS)
     self.generator = generate.Generator(predictor, reenactor, config.batch_size)
     self.live_generator = generate.Generator(predictor, reenactor, config.live_batch_size)
+    for generator in (self.generator, self.live_generator):  # compile now, not in the first request
+      generator(np.zeros((1, audio.WINDOW, 3 * audio.N_MFCC)), np.zeros((1, 3)), np.full((1, 2), 0.3))
     self.identities = self.data.columns("all")[2] if self.data else []
     try:
       self.full, self.no_full_frame = generate.full_frame(config, reenactor), ""
@@ -127,10 +130,22 @@ class App:
           _delete_upload(upload)
         raise gr.Error(str(e), print_exception=False) from None
 
-    def on_chunk(chunk, session):
+    sessions: dict[str, live.LiveStream] = {}  # per browser session (a gr.State would be deep-copied)
+
+    def on_stop(request: gr.Request):
+      session = sessions.pop(request.session_hash, None)
+      if session is not None:
+        try:
+          session.finish()
+        except UserError:
+          pass  # under a second of recording: nothing more to show
+
+    def on_chunk(chunk, request: gr.Request):
       if chunk is None:
-        return gr.skip(), gr.skip(), session
-      session = session or self.live_stream()
+        return gr.skip(), gr.skip()
+      if request.session_hash not in sessions:
+        sessions[request.session_hash] = self.live_stream()
+      session = sessions[request.session_hash]
       rate, samples = chunk
       frames = session.push(samples, rate)
       figures = session.figures()
@@ -138,15 +153,7 @@ class App:
               f"**{figures['median_ms']:.0f} ms**, p95 **{figures['p95_ms']:.0f} ms**; "
               f"**{figures['frames_per_s']:.0f} frames/s** of work ({self.fps:.4g} needed); "
               f"{figures['frames']:.0f} frames")
-      return (frames[-1].face if frames else gr.skip()), text, session
-
-    def on_stop(session):
-      if session is not None:
-        try:
-          session.finish()
-        except UserError:
-          pass  # under a second of recording: nothing more to show
-      return None
+      return (frames[-1].face if frames else gr.skip()), text
 
     limit = self.config.concurrency_limit
     with gr.Blocks(title="APB2Face", delete_cache=(3600, 3600)) as page:
@@ -179,12 +186,12 @@ class App:
         gr.Markdown("Speak: each face appears as soon as its audio window is complete.")
         with gr.Row():
           mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone")
-          face = gr.Image(label="Face", height=256)
-        live_figures = gr.Markdown()
-        session = gr.State(None)
-        mic.stream(on_chunk, [mic, session], [face, live_figures, session], api_name="live",
+          face = gr.Image(label="Face", height=256, elem_id="live_face")
+        live_figures = gr.Markdown(elem_id="live_figures")
+        mic.start_recording(on_stop, None, None, api_visibility="private")  # a new recording, a new stream
+        mic.stream(on_chunk, [mic], [face, live_figures], api_name="live",
                    stream_every=self.config.live_chunk_seconds, concurrency_limit=limit)
-        mic.stop_recording(on_stop, [session], [session], api_visibility="private")
+        mic.stop_recording(on_stop, None, None, api_visibility="private")
     page.queue(default_concurrency_limit=limit)
     return page
 
