@@ -12,6 +12,8 @@ one message in the page (`gr.Error`) and the upload is deleted.
 """
 
 import copy
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -217,9 +219,14 @@ def launch(config: ml_collections.ConfigDict, block: bool = True) -> tuple[App, 
 
 
 def run(config: ml_collections.ConfigDict) -> dict[str, float]:
-  """The `app` job: serves until interrupted."""
+  """The `app` job: serves until interrupted (Ctrl-C or SIGTERM; the videos made are deleted then)."""
   t0 = time.time()
-  app, _, _ = launch(config)
-  app.close()
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+  app = None
+  try:
+    app, _, _ = launch(config)
+  finally:
+    if app is not None:
+      app.close()
   return {"seconds": time.time() - t0}
 
