@@ -46,14 +46,17 @@ class App:
     self.fps = config.fps or (self.data.fps if self.data else generate.DEFAULT_FPS)
     self.generator = generate.Generator(predictor, reenactor, config.batch_size)
     self.live_generator = generate.Generator(predictor, reenactor, config.live_batch_size)
-    for generator in (self.generator, self.live_generator):  # compile now, not in the first request
-      generator(np.zeros((1, audio.WINDOW, 3 * audio.N_MFCC)), np.zeros((1, 3)), np.full((1, 2), 0.3))
+    # Compile both shapes and load the resampler now, not in the first request (that took 5 s).
+    self.generator(np.zeros((1, audio.WINDOW, 3 * audio.N_MFCC)), np.zeros((1, 3)), np.full((1, 2), 0.3))
     self.identities = self.data.columns("all")[2] if self.data else []
     try:
       self.full, self.no_full_frame = generate.full_frame(config, reenactor), ""
     except UserError as e:
       self.full, self.no_full_frame = None, str(e)
     self._outputs = tempfile.TemporaryDirectory(prefix="apb2face_app_")
+    warm = self.live_stream()
+    warm.push(np.zeros(48000, np.int16), 48000)  # 1 s at a microphone's usual rate
+    warm.finish()
 
   def close(self) -> None:
     self._outputs.cleanup()
