@@ -54,6 +54,7 @@ def test_generate_endpoint_returns_the_mp4_with_its_audio(served, speech):  # no
   assert abs(frames - 2.0 * generate.DEFAULT_FPS) <= 1
   assert "Audio: aac" in probe(Path(path)) and "32x32" in probe(Path(path))
   assert f"{frames} frames" in figures and "frames/s" in figures
+  assert any(p.suffix == ".wav" for p in uploads())  # the upload folder the next test watches is this one
 
 
 @pytest.mark.parametrize("kind, message", [
