@@ -57,7 +57,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
   """Runs `config.job` in `workdir` and returns what the job reports."""
   job = config.get("job")
   logging.set_verbosity(logging.WARNING)  # TFDS and Orbax log every step at INFO
-  if job in ("evaluate", "generate"):
+  if job in ("evaluate", "generate", "app"):
     check_single_process(job)
   if job == "evaluate":
     if not workdir:
@@ -69,9 +69,13 @@ def run(config: ml_collections.ConfigDict, workdir: str | None) -> dict[str, flo
     runtime.configure(config.get("compilation_cache_dir"))
     from apb2face_jax.inference import generate  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
     return generate.run(config)
+  if job == "app":  # needs no --workdir; serves until interrupted
+    runtime.configure(config.get("compilation_cache_dir"))
+    from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top  (JAX after runtime.configure)
+    return page.run(config)
   if job not in ("predictor", "reenactor"):
     raise UserError(f"config.job={job!r} is not a job this version runs: "
-                    "use configs/predictor.py, configs/reenactor.py or configs/generate.py.")
+                    "use configs/predictor.py, configs/reenactor.py, configs/generate.py or configs/app.py.")
   if not workdir:
     raise UserError("--workdir is required for training: give a directory for checkpoints and logs.")
   check_training_config(config)

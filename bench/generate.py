@@ -7,7 +7,11 @@ End to end = MFCC windows of the audio -> predictor -> rasteriser -> reenactor
 -> uint8 frames on the host (MP4 encoding not included), through
 `generate.Generator.stream`. First-frame latency = a 1 s audio chunk in, first
 frame out, after compilation (batch 1, the live setting); the cold figure
-includes compilation. Runs on whatever device JAX finds (CPU or one GPU).
+includes compilation. Streaming latency = the live tab's (`live.LiveStream`,
+batch `--live-batch`): microphone-sized chunks (`--chunk` s) pushed at the
+audio's own pace, from a chunk's arrival to its last frame (median and p95;
+the MFCC window's 0.37 s of look-ahead comes on top). Runs on whatever device
+JAX finds (CPU or one GPU).
 """
 
 import argparse
@@ -55,7 +59,23 @@ def timed_stream(gen, samples, tracks, fps: float) -> tuple[float, int, float]:
   return first, n, time.perf_counter() - t0
 
 
-def bench(size: str, seconds: float, batch: int, root: Path) -> list[str]:
+def streaming_latency(gen, samples, tracks, fps: float, chunk_seconds: float) -> dict[str, float]:
+  """`live.LiveStream` fed `chunk_seconds` chunks in real time: its latency figures."""
+  from apb2face_jax.data import audio  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.inference import live  # pylint: disable=g-import-not-at-top
+
+  session = live.LiveStream(gen, *tracks, fps)
+  step = int(chunk_seconds * audio.SAMPLE_RATE)
+  t0 = time.perf_counter()
+  for k, start in enumerate(range(0, samples.size, step)):
+    time.sleep(max(0.0, t0 + k * chunk_seconds - time.perf_counter()))  # a microphone's pace
+    session.push(samples[start:start + step], audio.SAMPLE_RATE)
+  session.finish()
+  return session.figures()
+
+
+def bench(size: str, seconds: float, batch: int, root: Path, live_batch: int = 4,
+          chunk: float = 0.25) -> list[str]:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -82,6 +102,12 @@ def bench(size: str, seconds: float, batch: int, root: Path) -> list[str]:
   rows.append(f"| {size} ({reenactor.image_size}px, ngf {reenactor.model.settings['ngf']}) | {device} | {batch} | "
               f"{frames / total:.1f} | {1e3 * warm:.0f} ({cold:.1f} s cold) | "
               f"predictor {PAPER_PREDICTOR_CPU_FPS} (CPU), reenactor {PAPER_REENACTOR_GPU_FPS} (2080Ti) |")
+  streaming = generate.Generator(predictor, reenactor, batch_size=live_batch)
+  timed_stream(streaming, speech(1.0), tracks, fps)  # compile
+  lat = streaming_latency(streaming, speech(min(seconds, 10.0)), tracks, fps, chunk)
+  rows.append(f"| {size}: streaming, {chunk} s chunks in real time | {device} | {live_batch} | "
+              f"{lat['frames_per_s']:.1f} (of work) | latency median {lat['median_ms']:.0f}, "
+              f"p95 {lat['p95_ms']:.0f} (+370 look-ahead) | |")
 
   # The two networks alone, batch 1, warm (the paper's figures are of this kind).
   window = jax.numpy.zeros((1, audio.WINDOW, 3 * audio.N_MFCC))
@@ -102,6 +128,8 @@ def main() -> None:
   parser.add_argument("--sizes", nargs="+", default=["sample", "paper"], choices=["sample", "paper"])
   parser.add_argument("--seconds", type=float, default=None, help="audio length (default 10 s sample, 2 s paper on CPU)")
   parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--live-batch", type=int, default=4, help="frames per call when streaming (configs/app.py)")
+  parser.add_argument("--chunk", type=float, default=0.25, help="streamed audio chunk, s (configs/app.py)")
   args = parser.parse_args()
   runtime.configure()
   import jax  # pylint: disable=g-import-not-at-top
@@ -112,7 +140,7 @@ def main() -> None:
   with tempfile.TemporaryDirectory() as tmp:
     for size in args.sizes:
       seconds = args.seconds or (2.0 if size == "paper" and on_cpu else 10.0)
-      for row in bench(size, seconds, args.batch, Path(tmp)):
+      for row in bench(size, seconds, args.batch, Path(tmp), args.live_batch, args.chunk):
         print(row, flush=True)
 
 

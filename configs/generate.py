@@ -10,6 +10,11 @@ unnamed values stay at the identity's mean), a CSV track with one row per frame
 (columns pitch,roll,yaw / blink_left,blink_right), or 'dataset:IDENTITY[@SPLIT]'
 (the recorded signals of an identity of the predictor's dataset). See
 docs/generation.md.
+
+The whole picture instead of the face crop (the source video's resolution, the
+generated face blended into the reenactor identity's own recording):
+
+  python launch.py --config configs/generate.py --config.audio=speech.wav ... --config.full_frame=True
 """
 
 import dataclasses
@@ -37,6 +42,13 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.fps = config_dict.placeholder(float)  # default: the predictor's dataset's (29.97 if not prepared here)
   c.side_by_side = False        # True: landmark image | face
+  # Full frame (apb2face_jax/inference/paste_back.py): the face pasted back into the reenactor identity's own
+  # recording at the source video's resolution; needs a dataset with the source video (not annvi_features).
+  c.full_frame = False
+  c.identity = config_dict.placeholder(str)  # whose recording is the background (default: the dataset's only one)
+  c.background = "pingpong"     # recording played forward and back ('still': its first usable frame)
+  c.background_frames = 300     # our choice: first 300 usable frames (10 s at 30 fps; 830 MB at 1280x720)
+  c.feather = 0.05              # our choice: blend ramp 5 % of the crop side (3.7 px on the sample: its crops are 73 px)
   c.batch_size = 16             # frames per jitted call (the last batch is padded)
   c.quality = 8.0               # imageio-ffmpeg H.264 quality, 0 (worst) .. 10 (best)
   c.min_audio_seconds = 0.5     # our choice: shorter audio is refused (the model's window is 0.74 s)

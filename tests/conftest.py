@@ -50,7 +50,7 @@ def final_params(workdir: Path) -> list[np.ndarray]:
 
 TINY_SIZE = 32  # the tiny reenactor's image size
 # The data record of the tiny workdirs: 30 fps, corrected MFCCs, a centre unlike the default one.
-TINY_DATA = {"dataset": None, "data_dir": None, "fps": 30.0, "mfcc_mode": "corrected",
+TINY_DATA = {"dataset": None, "data_dir": None, "manual_dir": None, "fps": 30.0, "mfcc_mode": "corrected",
              "centre": {"pose": [0.01, 0.02, 0.03], "eye_open": [0.35, 0.35], "eye_closed": [0.1, 0.1]}}
 
 
@@ -154,6 +154,65 @@ def write_legacy(path: Path, obj: object) -> None:
       pickle.dump(part, f, protocol=2)
     pickle.dump(obj, f, protocol=2)
     pickle.dump([], f, protocol=2)
+
+
+def speech_like(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
+  """Voiced bursts (harmonics, syllable-rate envelope) over a noise floor: no near-silent stretch."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(int(seconds * sr)) / sr
+  envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t) ** 2
+  voiced = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900), start=1))
+  return (0.2 * envelope * voiced + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+  """A 2 s speech-like file, stereo at 22.05 kHz."""
+  import soundfile  # pylint: disable=g-import-not-at-top
+  path = tmp_path_factory.mktemp("audio") / "speech.wav"
+  y = speech_like(2.0, 22050)
+  soundfile.write(path, np.stack([y, 0.5 * y], axis=1), 22050)  # stereo at another rate
+  return path
+
+
+def make_config(workdirs, audio_path, output, **overrides):
+  """configs/generate.py for the tiny workdirs: `audio_path` -> `output`."""
+  from configs import generate as generate_config  # pylint: disable=g-import-not-at-top
+  c = generate_config.get_config()
+  c.update({"audio": str(audio_path), "predictor_workdir": str(workdirs["predictor"]),
+            "reenactor_workdir": str(workdirs["reenactor"]), "output": str(output), "batch_size": 8, **overrides})
+  return c
+
+
+def probe(path: Path) -> str:
+  """ffmpeg's description of the file's streams."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True, check=False)
+  return result.stderr
+
+
+@pytest.fixture(scope="module")
+def served(workdirs, tmp_path_factory):
+  """The app on a free local port: (App, page, url); Gradio's uploads and cache under pytest's tree."""
+  import portpicker  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.app import page as app_lib  # pylint: disable=g-import-not-at-top
+  from configs import app as app_config  # pylint: disable=g-import-not-at-top
+
+  saved = os.environ.get("GRADIO_TEMP_DIR")
+  os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+  config = app_config.get_config()
+  config.update(predictor_workdir=str(workdirs["predictor"]), reenactor_workdir=str(workdirs["reenactor"]),
+                port=portpicker.pick_unused_port(), batch_size=8, max_audio_seconds=5.0, max_upload_mb=1)
+  app, page, url = app_lib.launch(config, block=False)
+  yield app, page, url
+  page.close()
+  app.close()
+  if saved is None:
+    os.environ.pop("GRADIO_TEMP_DIR")
+  else:
+    os.environ["GRADIO_TEMP_DIR"] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)

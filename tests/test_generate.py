@@ -1,6 +1,5 @@
 """Speech -> MP4 on tiny models: frame count, audio stream, streaming, control, bad input."""
 
-import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -12,41 +11,9 @@ from apb2face_jax.data import audio
 from apb2face_jax.inference import generate, pose_blink
 from apb2face_jax import inference, jobs
 from apb2face_jax.errors import UserError
-from configs import generate as generate_config
-from tests.conftest import TINY_DATA, save_workdir
+from tests.conftest import TINY_DATA, make_config, probe, save_workdir, speech_like
 
 FPS = TINY_DATA["fps"]  # generation takes the frame rate the predictor's checkpoint records
-
-
-def speech_like(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
-  """Voiced bursts (harmonics, syllable-rate envelope) over a noise floor: no near-silent stretch."""
-  rng = np.random.default_rng(seed)
-  t = np.arange(int(seconds * sr)) / sr
-  envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t) ** 2
-  voiced = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900), start=1))
-  return (0.2 * envelope * voiced + 0.01 * rng.normal(size=t.size)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Path:
-  path = tmp_path_factory.mktemp("audio") / "speech.wav"
-  y = speech_like(2.0, 22050)
-  soundfile.write(path, np.stack([y, 0.5 * y], axis=1), 22050)  # stereo at another rate
-  return path
-
-
-def make_config(workdirs, audio_path, output, **overrides):  # noqa: F811
-  c = generate_config.get_config()
-  c.update({"audio": str(audio_path), "predictor_workdir": str(workdirs["predictor"]),
-            "reenactor_workdir": str(workdirs["reenactor"]), "output": str(output), "batch_size": 8, **overrides})
-  return c
-
-
-def probe(path: Path) -> str:
-  """ffmpeg's description of the file's streams."""
-  result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                          capture_output=True, text=True, check=False)
-  return result.stderr
 
 
 def test_mp4_lasts_as_long_as_the_audio_and_carries_it(workdirs, speech, tmp_path):  # noqa: F811
@@ -200,6 +167,7 @@ def test_bad_config_values(workdirs, speech, tmp_path):  # noqa: F811
   (tmp_path / "a_file").write_text("")
   with pytest.raises(UserError, match="output folder .*a_file is a file, not a folder"):
     generate.run(make_config(workdirs, speech, tmp_path / "a_file" / "out.mp4"))
+  (tmp_path / "a_file").unlink()
   with pytest.raises(UserError, match="config.reenactor_workdir is required"):
     generate.run(make_config(workdirs, speech, tmp_path / "out.mp4", reenactor_workdir=""))
   with pytest.raises(UserError, match="'nose' is not a pose value"):

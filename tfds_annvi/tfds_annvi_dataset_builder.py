@@ -81,8 +81,10 @@ MANUAL_CONFIGS = (
 class Builder(tfds.core.GeneratorBasedBuilder):
   """AnnVI frames with crops, landmarks, pose, blink and MFCC windows."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Where each crop came from, for full-frame "
+                            "paste-back: crop_box, video, video_size."}
   BUILDER_CONFIGS = list(SAMPLE_CONFIGS)
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Put the raw AnnVI data in one folder (the manual dir) laid out as
@@ -112,6 +114,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "identity": tfds.features.Text(),
             "frame": tfds.features.Scalar(dtype=np.int32),
             "fps": tfds.features.Scalar(dtype=np.float32),
+            # Where the crop came from (zeros and '' for annvi_features,
+            # whose files do not say): (x0, y0, side) in source pixels, the
+            # video's path under the raw root, its (height, width).
+            "crop_box": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+            "video": tfds.features.Text(),
+            "video_size": tfds.features.Tensor(shape=(2,), dtype=np.int32),
         }),
         homepage="https://github.com/zhangzjn/APB2Face",
     )
@@ -199,6 +207,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "identity": ident.identity,
             "frame": n,
             "fps": ident.fps,
+            "crop_box": np.asarray(box, np.float32),
+            "video": f"video/{ident.identity}.mp4",
+            "video_size": np.asarray(ident.frame_size[::-1], np.int32),
         }
 
   def _generate_feature_examples(
@@ -216,6 +227,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "identity": part.identity,
             "frame": int(n),
             "fps": self.builder_config.features_fps,
+            "crop_box": np.zeros(3, np.float32),
+            "video": "",
+            "video_size": np.zeros(2, np.int32),
         }
 
 

@@ -27,6 +27,7 @@ runtime.configure()
 import jax  # noqa: E402  (after runtime.configure)
 import jax.numpy as jnp  # noqa: E402
 
+from apb2face_jax.data import splits  # noqa: E402
 from apb2face_jax.errors import UserError  # noqa: E402
 from apb2face_jax.models import bundle  # noqa: E402
 from apb2face_jax.models.checkpoints import CONFIG_FILE, RECORD_KEY, Checkpoints  # noqa: E402
@@ -37,8 +38,6 @@ from apb2face_jax.models.predictor import to_points  # noqa: E402
 # 256 frames: 437-470 ms in one piece, 371-407 ms in chunks of 16 (8: 376-420). Training and
 # accelerators keep whole batches (a scan of the gradient was 15-30x slower on CPU).
 CPU_PREDICTOR_CHUNK = 16
-# What generation assumes of a checkpoint written before checkpoints carried their data record.
-LEGACY_DATA = {"fps": None, "mfcc_mode": "compat", "centre": None}
 
 
 def map_in_chunks(fn: Callable[[dict[str, jax.Array]], jax.Array], arrays: dict[str, jax.Array],
@@ -67,8 +66,8 @@ def _legacy_record(workdir: Path, job: str) -> dict[str, Any]:
   print(f"note: {workdir} predates checkpoint records: its frame rate, MFCC mode and pose/blink centre are "
         "unknown, so generation uses 29.97 fps, 'compat' MFCCs and a frontal pose (retrain to record them).",
         flush=True)
-  return {"model": model, "data": {"dataset": config.get("dataset"), "data_dir": config.get("data_dir"),
-                                   **LEGACY_DATA}}
+  return {"model": model, "data": {**splits.UNKNOWN_DATA, "mfcc_mode": "compat", "dataset": config.get("dataset"),
+                                   "data_dir": config.get("data_dir"), "manual_dir": config.get("manual_dir")}}
 
 
 def restore(workdir: str | Path, job: str, checkpoint: str | int, keys: tuple[str, ...]
@@ -134,6 +133,11 @@ class Reenactor:
     self.params, self.variables = parts["g_params"], parts["g_vars"]
     self.image_size = self.model.size
     self._jitted = jax.jit(self.apply)
+
+  @property
+  def data(self) -> dict[str, Any]:
+    """What the checkpoint records of the training data (dataset, folders, fps, ...)."""
+    return self.record["data"]
 
   def draw(self, landmarks: jax.Array) -> jax.Array:
     """Landmarks (B, 106, 2) in 256-crop pixels -> the landmark image this reenactor was trained on."""

@@ -4,7 +4,8 @@
 over fixed-size batches of frames (the last batch is padded, so one compiled
 shape serves every call); `Generator.stream` takes audio chunks and yields
 frames as soon as their audio window is complete. `run(config)` is the
-`configs/generate.py` job: an audio file in, an H.264 MP4 with that audio out.
+`configs/generate.py` job: an audio file in, an H.264 MP4 with that audio out
+(the face crop, or with `full_frame` the source video's frame: `paste_back`).
 """
 
 import collections
@@ -24,7 +25,7 @@ from apb2face_jax import inference
 from apb2face_jax.data import audio, splits
 from apb2face_jax.data.images import to_uint8
 from apb2face_jax.errors import UserError, make_folder
-from apb2face_jax.inference import pose_blink
+from apb2face_jax.inference import paste_back, pose_blink
 
 DEFAULT_FPS = 29.97  # the embedded sample's (and NTSC video's) frame rate, used when the dataset is unknown
 # Rows of features a new row may depend on to its left or right: half the STFT window, and the
@@ -284,18 +285,14 @@ def _check(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.fps={config.fps!r} is not valid: it must be positive.")
   if not config.min_audio_seconds > 0:
     raise UserError(f"config.min_audio_seconds={config.min_audio_seconds!r} must be positive.")
+  if config.full_frame and not config.background_frames > 0:
+    raise UserError(f"config.background_frames={config.background_frames!r} must be a positive integer.")
 
 
 def run(config: ml_collections.ConfigDict) -> dict[str, float]:
   """The `generate` job: `config.audio` -> `config.output` (MP4). Returns counts and timings."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-
   _check(config)
-  samples = audio.load_audio(config.audio)
-  seconds = samples.size / audio.SAMPLE_RATE
-  if seconds < config.min_audio_seconds:
-    raise UserError(f"audio {config.audio} lasts {seconds:.3f} s, shorter than config.min_audio_seconds="
-                    f"{config.min_audio_seconds}: give a longer recording.")
+  samples = load_speech(config.audio, config.min_audio_seconds)
   predictor = inference.load_predictor(config.predictor_workdir, config.checkpoint)
   reenactor = inference.load_reenactor(config.reenactor_workdir, config.checkpoint)
   fps = config.fps or predictor.data["fps"]
@@ -303,20 +300,56 @@ def run(config: ml_collections.ConfigDict) -> dict[str, float]:
     fps = DEFAULT_FPS
     print(f"note: the predictor's checkpoint records no frame rate: using {DEFAULT_FPS} fps "
           "(set --config.fps to choose).", flush=True)
+  full = full_frame(config, reenactor) if config.full_frame else None
+  return write_video(config, Generator(predictor, reenactor, config.batch_size), samples, fps, predictor.data, full)
+
+
+def load_speech(path: str, min_seconds: float) -> np.ndarray:
+  """`audio.load_audio(path)`, refused when shorter than `min_seconds`."""
+  samples = audio.load_audio(path)
+  seconds = samples.size / audio.SAMPLE_RATE
+  if seconds < min_seconds:
+    raise UserError(f"audio {path} lasts {seconds:.3f} s, shorter than config.min_audio_seconds="
+                    f"{min_seconds}: give a longer recording.")
+  return samples
+
+
+def full_frame(config: ml_collections.ConfigDict, reenactor: inference.Reenactor) -> paste_back.FullFrame:
+  """The config's paste-back into the reenactor identity's recording."""
+  background = paste_back.load_background(reenactor.data, config.identity, config.background_frames)
+  return paste_back.FullFrame(background, config.background, config.feather)
+
+
+def write_video(config: ml_collections.ConfigDict, generator: Generator, samples: np.ndarray, fps: float,
+                data: dict[str, Any], full: paste_back.FullFrame | None = None) -> dict[str, float]:
+  """`samples` -> `config.output` with the config's pose, blink and layout; the audio of `config.audio`.
+
+  `data` is the predictor checkpoint's record of its training data (frame rate, signal centre).
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
+  seconds = samples.size / audio.SAMPLE_RATE
   n_frames = int(samples.size * fps / audio.SAMPLE_RATE)
-  pose, blink = tracks(config, fps, predictor.data, n_frames)
-  generator = Generator(predictor, reenactor, config.batch_size)
-  size = reenactor.image_size
-  width = 2 * size if config.side_by_side else size
+  pose, blink = tracks(config, fps, data, n_frames)
+  width, height = full.size if full else (generator.image_size, generator.image_size)
+
+  def image(frame: Frame) -> np.ndarray:
+    face, drawn = frame.face, frame.landmark_image
+    if full:
+      face = full.face(frame.index, face, frame.landmarks)
+      drawn = full.landmark_image(frame.index, drawn) if config.side_by_side else None
+    return np.concatenate([drawn, face], axis=1) if config.side_by_side else face
 
   def images() -> Iterator[np.ndarray]:
     for frame in tqdm(generator.stream([samples], pose, blink, fps), total=n_frames, unit="frame",
                       desc="generate", dynamic_ncols=True, mininterval=1.0):
-      yield np.concatenate([frame.landmark_image, frame.face], axis=1) if config.side_by_side else frame.face
+      yield image(frame)
 
   t0 = time.time()
-  written = write_mp4(config.output, images(), (width, size), fps, config.audio, config.quality)
+  written = write_mp4(config.output, images(), (2 * width if config.side_by_side else width, height), fps,
+                      config.audio, config.quality)
   elapsed = time.time() - t0
   print(f"wrote {config.output}: {written} frames at {fps:.4g} fps ({written / fps:.2f} s, audio {seconds:.2f} s), "
         f"{written / elapsed:.1f} frames/s", flush=True)
-  return {"frames": float(written), "fps": fps, "audio_seconds": seconds, "seconds": elapsed}
+  return {"frames": float(written), "fps": fps, "audio_seconds": seconds, "seconds": elapsed,
+          "width": float(width), "height": float(height)}

@@ -199,7 +199,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, make_task: TaskFact
   task = make_task(config, per_epoch)
 
   state = parallel.replicate(task.create_state(jax.random.key(config.seed)), mesh)
-  record = {"model": task.model.settings, "data": splits.record(builder, train)}  # what inference needs
+  record = {"model": task.model.settings, "data": splits.record(builder, train, config.get("manual_dir"))}  # what inference needs
   ckpts = Checkpoints(workdir, task.meta(), record=record, keep=config.keep_checkpoints,
                       best_metric="test/" + task.best_metric)
   if ckpts.latest_step() is not None:

@@ -1,0 +1,91 @@
+"""The web app driven as a client would: gradio_client against the running page (tiny models)."""
+
+import os
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import soundfile
+
+from apb2face_jax.errors import UserError
+from tests.conftest import TINY_DATA, probe, speech_like
+
+pytest.importorskip("gradio")
+
+
+def uploads() -> list[Path]:
+  """Files in Gradio's upload folder."""
+  return [p for p in Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*") if p.is_file()]
+
+
+def test_generate_endpoint_returns_the_mp4_with_its_audio(served, speech):  # noqa: F811
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+
+  _, _, url = served
+  assert url.startswith("http://127.0.0.1:")
+  video, figures = Client(url, verbose=False).predict(handle_file(str(speech)), api_name="/generate")
+  path = video["video"] if isinstance(video, dict) else video
+  frames, _ = imageio_ffmpeg.count_frames_and_secs(path)
+  assert abs(frames - 2.0 * TINY_DATA["fps"]) <= 1
+  assert "Audio: aac" in probe(Path(path)) and "32x32" in probe(Path(path))
+  assert f"{frames} frames" in figures and "frames/s" in figures
+  assert any(p.suffix == ".wav" for p in uploads())  # the upload folder the next test watches is this one
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "could not be decoded"), ("empty", "is empty"), ("silent", "is silent"),
+    ("long", "more than the 5.0 s"),
+])
+def test_bad_uploads_give_one_message_and_leave_nothing(served, tmp_path, kind, message):
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  from gradio_client.exceptions import AppError  # pylint: disable=g-import-not-at-top
+
+  path = tmp_path / ("bad.txt" if kind == "text" else "bad.wav")
+  if kind == "text":
+    path.write_text("this is not audio\n" * 50)
+  elif kind == "empty":
+    path.write_bytes(b"")
+  elif kind == "silent":
+    soundfile.write(path, np.zeros(16000, np.float32), 16000)
+  else:
+    soundfile.write(path, speech_like(6.0, 8000), 8000)
+  before = set(uploads())
+  with pytest.raises(AppError) as raised:
+    Client(served[2], verbose=False).predict(handle_file(str(path)), api_name="/generate")
+  assert message in str(raised.value) and "Traceback" not in str(raised.value)
+  assert set(uploads()) <= before  # the upload was deleted
+
+
+def test_too_large_an_upload_is_refused_by_gradio_and_by_the_app(served, tmp_path):
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+
+  path = tmp_path / "large.wav"  # 1.4 MB of noise: over the 1 MB limit, under the 5 s one
+  soundfile.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (4 * 44100, 2)), 44100, subtype="FLOAT")
+  with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
+    Client(served[2], verbose=False).predict(handle_file(str(path)), api_name="/generate")
+  with pytest.raises(UserError, match="more than the 1 MB allowed"):  # a client that skips gradio's check
+    served[0].generate(str(path))
+
+
+def test_pose_modes_and_refusals(served, speech):  # noqa: F811
+  app = served[0]
+  assert app.tracks_spec("constant", 0.1, 0.0, 0.0, 0.25, None, None) == ("yaw=0.1,pitch=0.0,roll=0.0",
+                                                                           "left=0.25,right=0.25")
+  with pytest.raises(UserError, match="needs a CSV file"):
+    app.tracks_spec("csv", 0, 0, 0, 0.3, None, None)
+  with pytest.raises(UserError, match="full_frame"):  # the tiny reenactor's dataset is not prepared
+    app.generate(str(speech), full_frame=True)
+  path, _ = app.generate(str(speech), "constant", 0.1, 0.0, 0.0, 0.25, side_by_side=True)
+  assert "64x32" in probe(Path(path))
+
+
+def test_live_stream_shows_faces_with_their_latency(served):
+  session = served[0].live_stream()
+  y = speech_like(1.5, 48000, seed=4)
+  faces = [f for chunk in np.array_split((y * 32767).astype(np.int16), 6) for f in session.push(chunk, 48000)]
+  faces += session.finish()
+  assert [f.index for f in faces] == list(range(int(1.5 * TINY_DATA["fps"])))
+  figures = session.figures()
+  assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["frames"] == len(faces)
+  assert faces[0].face.shape == (32, 32, 3)
