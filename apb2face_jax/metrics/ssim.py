@@ -1,56 +1,27 @@
-"""SSIM (Wang et al. 2004) in JAX, with the settings the face-generation papers use.
+"""SSIM (Wang et al. 2004) with the settings the face-generation papers use, by dm-pix.
 
-Gaussian window sigma 1.5 truncated at 3.5 sigma (11 taps), K1 0.01, K2 0.03,
-population (not sample) covariances, mean over the valid part of the SSIM map
-and over channels. This equals `skimage.metrics.structural_similarity(a, b,
-gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-data_range=..., channel_axis=-1)`: skimage filters with reflection at the
-border and then crops the window radius from every side, which leaves exactly
-the 'valid' convolution computed here.
+Gaussian window of 11 taps, sigma 1.5, K1 0.01, K2 0.03, population covariances,
+mean over the valid part of the SSIM map and over channels: `dm_pix.ssim`. This
+equals `skimage.metrics.structural_similarity(a, b, gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=..., channel_axis=-1)`, which
+tests/test_metrics.py checks.
 """
 
+import dm_pix
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-SIGMA = 1.5    # Wang et al. 2004; skimage's gaussian_weights=True setting
-TRUNCATE = 3.5  # skimage: window radius = int(truncate * sigma + 0.5) = 5
+FILTER_SIZE = 11  # Wang et al. 2004: 11x11 Gaussian (skimage: radius int(3.5 * 1.5 + 0.5) = 5)
+SIGMA = 1.5       # Wang et al. 2004
 K1, K2 = 0.01, 0.03  # Wang et al. 2004
-
-
-def gaussian_window(sigma: float = SIGMA, truncate: float = TRUNCATE) -> np.ndarray:
-  """The normalised 1-D Gaussian taps (scipy.ndimage.gaussian_filter's kernel)."""
-  radius = int(truncate * sigma + 0.5)
-  x = np.arange(-radius, radius + 1, dtype=np.float64)
-  taps = np.exp(-0.5 * (x / sigma) ** 2)
-  return taps / taps.sum()
-
-
-def _blur(x: jax.Array, taps: jax.Array) -> jax.Array:
-  """Separable 'valid' filtering of (B, H, W, C) over H and W."""
-  b, h, w, c = x.shape
-  k = taps.shape[0]
-  planes = jnp.moveaxis(x, -1, 1).reshape(b * c, 1, h, w)
-  dn = ("NCHW", "OIHW", "NCHW")
-  planes = jax.lax.conv_general_dilated(planes, taps.reshape(1, 1, k, 1), (1, 1), "VALID", dimension_numbers=dn)
-  planes = jax.lax.conv_general_dilated(planes, taps.reshape(1, 1, 1, k), (1, 1), "VALID", dimension_numbers=dn)
-  return jnp.moveaxis(planes.reshape(b, c, h - k + 1, w - k + 1), 1, -1)
 
 
 @jax.jit
 def _ssim(a: jax.Array, b: jax.Array, data_range: jax.Array) -> jax.Array:
-  # Scaling both images to [0, 1] (and the constants with them) leaves SSIM unchanged
-  # and keeps float32 variances (E[x^2] - E[x]^2) away from cancellation.
-  a = a.astype(jnp.float32) / data_range
-  b = b.astype(jnp.float32) / data_range
-  taps = jnp.asarray(gaussian_window(), jnp.float32)
-  mu_a, mu_b = _blur(a, taps), _blur(b, taps)
-  var_a = _blur(a * a, taps) - mu_a ** 2
-  var_b = _blur(b * b, taps) - mu_b ** 2
-  cov = _blur(a * b, taps) - mu_a * mu_b
-  c1, c2 = K1 ** 2, K2 ** 2
-  ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-  return ssim_map.mean(axis=(1, 2, 3))
+  # Both images in [0, 1]: SSIM is unchanged, and float32 variances stay away from cancellation.
+  return dm_pix.ssim(a.astype(jnp.float32) / data_range, b.astype(jnp.float32) / data_range, max_val=1.0,
+                     filter_size=FILTER_SIZE, filter_sigma=SIGMA, k1=K1, k2=K2)
 
 
 def ssim(a: jax.Array | np.ndarray, b: jax.Array | np.ndarray, data_range: float) -> jax.Array:
@@ -65,8 +36,7 @@ def ssim(a: jax.Array | np.ndarray, b: jax.Array | np.ndarray, data_range: float
   single = a.ndim == 3
   if single:
     a, b = a[None], b[None]
-  radius = int(TRUNCATE * SIGMA + 0.5)
-  if a.ndim != 4 or min(a.shape[1:3]) < 2 * radius + 1:
-    raise ValueError(f"SSIM needs (B, H, W, C) images of at least {2 * radius + 1} pixels a side, got {a.shape}")
+  if a.ndim != 4 or min(a.shape[1:3]) < FILTER_SIZE:
+    raise ValueError(f"SSIM needs (B, H, W, C) images of at least {FILTER_SIZE} pixels a side, got {a.shape}")
   values = _ssim(a, b, jnp.float32(data_range))
   return values[0] if single else values
