@@ -95,9 +95,9 @@ def annotate(video: Path, root: Path, identity: str, python: Path) -> None:
     raise UserError(f"tfds_annvi/speaker: the annotator ({python}) failed on {identity}: {said}")
 
 
-def prepare_root(cache: Path, clips: tuple[Clip, ...] = CLIPS) -> Path:
-  """The annotated raw root under `cache`, built (download, extract, annotate) if absent."""
-  cache = Path(cache)
+def prepare_root(cache: Path, clips: tuple[Clip, ...] | None = None) -> Path:
+  """The annotated raw root under `cache`, built (download, extract, annotate `clips`, default CLIPS) if absent."""
+  cache, clips = Path(cache), clips or CLIPS
   root = cache / ROOT_NAME
   if root.is_dir():
     return root
