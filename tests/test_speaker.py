@@ -71,11 +71,12 @@ def test_builds_with_own_audio_and_a_time_split_with_a_gap(stand_in, tmp_path, m
   mfcc = test.columns["mfcc"]
   assert np.abs(np.diff(mfcc[:, 32, 0])).max() > 0  # real audio behind each frame, not edge padding
   validation = tfds_annvi.prepare("speaker_validation", data_dir=str(tmp_path))
-  for split in ("train", "test"):  # the validation slice and its training frames: speaker training frames only
-    part = input_pipeline.load_split(validation, split)
-    for k in range(len(train.identity_names)):
-      inside = set(part.columns["frame"][part.identity == k]) <= set(train.columns["frame"][train.identity == k])
-      assert inside and (part.identity == k).any()
+  own = lambda split, name: set(split.columns["frame"][split.identity == split.identity_names.index(name)])  # noqa: E731
+  val_train, val_test = (input_pipeline.load_split(validation, s) for s in ("train", "test"))
+  assert val_test.identity_names == train.identity_names  # the 45-frame clip leaves no validation training frames
+  for name in train.identity_names:  # validation and its training frames: speaker training frames only
+    assert own(val_test, name) and own(val_test, name) <= own(train, name)
+  assert own(val_train, "testmovie") and own(val_train, "testmovie") <= own(train, "testmovie")
 
 
 def test_a_changed_clip_is_refused_and_leaves_nothing(stand_in, tmp_path):
