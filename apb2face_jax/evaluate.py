@@ -186,18 +186,25 @@ class _Evaluator:
 
   def lipsync_rows(self, faces: Faces, fake: redetect.Detections | None,
                    real: redetect.Detections | None) -> dict[str, dict[str, Any]]:
-    """Lip-sync scores (time order) of the predictor, the real frames, the baselines and the re-detected faces."""
+    """Lip-sync scores (time order) of the predictor, the real frames, the baselines and the re-detected faces,
+    and under "series" the frames and each one's mouth opening (px; None: not detected) for plots."""
     order = np.argsort(faces.frames)
     mfcc = self.split.columns["mfcc"][self.indices(faces.identity)][order]
     labels, fps = faces.labels[order], self.split.fps
     train = self.train.identity == self.train.identity_names.index(faces.identity)
-    rows = {"predictor": lipsync.scores(faces.drawn[order], labels, mfcc, fps),
-            "real": lipsync.scores(labels, labels, mfcc, fps),
-            **lipsync.baselines(self.train.columns["landmarks"][train], self.train.columns["mfcc"][train],
-                                labels, mfcc, fps)}
+    guesses = {"predictor": faces.drawn[order], "real": labels,
+               "loudness_fit": lipsync.loudness_fit(self.train.columns["landmarks"][train],
+                                                    self.train.columns["mfcc"][train], mfcc, fps)}
+    rows: dict[str, Any] = {name: lipsync.scores(guesses[name], labels, mfcc, fps) for name in ("predictor", "real")}
+    rows.update(lipsync.baselines(self.train.columns["landmarks"][train], self.train.columns["mfcc"][train],
+                                  labels, mfcc, fps))
     for name, found in (("generated_redetected", fake), ("real_redetected", real)):
       if found is not None:
-        rows[name] = lipsync.scores(found.landmarks[order], labels, mfcc, fps)
+        guesses[name] = found.landmarks[order]
+        rows[name] = lipsync.scores(guesses[name], labels, mfcc, fps)
+    rows["series"] = {"frames": faces.frames[order].tolist(),
+                      **{name: [None if np.isnan(v) else float(v) for v in lipsync.mouth_opening(g)]
+                         for name, g in guesses.items()}}
     return rows
 
   def cross_row(self, identity: str, driver: str) -> dict[str, Any]:
