@@ -59,6 +59,11 @@ def test_writes_every_row_and_the_paper_numbers(runs, tmp_path):
   table = (tmp_path / "metrics.md").read_text()
   assert "ours: person_a" in table and "cross: person_b driven by person_a" in table
   assert "paper, Table 1" in table and "11.862" in table
+  sync = saved["lipsync"]["identities"]["person_a"]
+  assert set(sync) == {"predictor", "real", "mean_mouth", "loudness_fit", "nearest_mfcc", "series"}  # no annotator
+  assert len(sync["series"]["frames"]) == len(sync["series"]["predictor"]) == 4
+  assert sync["real"]["m_lmd_px"] == 0 and sync["predictor"]["m_lmd_px"] > 0
+  assert "baseline: least-squares mouth from loudness" in table
   assert len(list((tmp_path / "images" / "person_a" / "generated").glob("*.png"))) == 4
 
 

@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 from apb2face_jax.data import annvi_features, audio, crops, raw_annvi
 from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.errors import UserError
+from tfds_annvi import speaker_source
 
 JPEG_QUALITY = 95  # cv2.imwrite's default, which wrote the official crops
 TRAIN_FRACTION = 0.9  # docs/paper_and_code.md §5: 90/10 per identity
@@ -35,9 +36,9 @@ SPLITS = ("random", "time")
 
 @dataclasses.dataclass(eq=False)
 class AnnviConfig(tfds.core.BuilderConfig):
-  """source: 'sample' (embedded), 'manual' (raw root as --manual_dir) or
+  """source: 'sample' (embedded), 'manual' (raw root as --manual_dir),
   'features' (released AnnVI features, root holding feature/, as
-  --manual_dir); MFCC delta mode (raw sources); per-identity 90/10 split of
+  --manual_dir) or 'speaker' (downloaded on first use, speaker_source); MFCC delta mode (raw sources); per-identity 90/10 split of
   the raw sources: 'random' (seeded by split_seed) or 'time' (the last 10 % of
   each clip is test); frame rate given to 'features' frames, which the .t7
   files do not store."""
@@ -46,6 +47,13 @@ class AnnviConfig(tfds.core.BuilderConfig):
   split: str = "random"
   split_seed: int = 0
   features_fps: float = FEATURES_FPS
+  # The time split's train fraction, and the seconds of frames dropped before
+  # the first test frame (no training MFCC window then overlaps a test one);
+  # validation: the test frames are dropped and the training part is split
+  # again the same way, its last part becoming the `test` split.
+  train_fraction: float = TRAIN_FRACTION
+  split_gap_s: float = 0.0
+  validation: bool = False
 
 
 def _config(name: str, source: str, mfcc_mode: str, what: str,
@@ -63,6 +71,14 @@ def _config(name: str, source: str, mfcc_mode: str, what: str,
 
 _SAMPLE = "the embedded sample (one real clip, 'carphone', 120 frames)"
 _ANNVI = "an AnnVI raw root given as --manual_dir"
+_SPEAKER = ("two clips of one man talking to the camera with his own voice, "
+            "downloaded on first use from the PyPI wheel psychopy==2026.2.5 "
+            "(GPL-3.0-or-later) and annotated offline; one identity per clip")
+# Issue #14: the last 15 % of each clip is test, after a gap of one MFCC window
+# (64 hops of 512 at 44.1 kHz, 0.74 s) so test audio is unseen in training.
+_SPEAKER_SPLIT = dict(source="speaker", split="time", train_fraction=0.85,
+                      split_gap_s=audio.WINDOW * audio.HOP_LENGTH
+                      / audio.SAMPLE_RATE)
 SAMPLE_CONFIGS = (_config("sample", "sample", "compat", _SAMPLE),
                   _config("sample_corrected", "sample", "corrected", _SAMPLE))
 MANUAL_CONFIGS = (
@@ -75,7 +91,15 @@ MANUAL_CONFIGS = (
         "the released AnnVI features (feature/{id}/256_{train,test}.t7 and "
         "256_image_crop/) under the root given as --manual_dir; MFCC as "
         "stored (deltas across coefficients); the files' own train/test "
-        f"split; fps {FEATURES_FPS} (not stored in the files)")))
+        f"split; fps {FEATURES_FPS} (not stored in the files)")),
+    AnnviConfig(name="speaker", **_SPEAKER_SPLIT, description=(
+        f"{_SPEAKER}; time-ordered split: the last 15 % of each clip is test, "
+        "the 0.74 s before it unused")),
+    AnnviConfig(name="speaker_validation", **_SPEAKER_SPLIT, validation=True,
+                description=(
+                    f"{_SPEAKER}; validation slice for choosing settings: the "
+                    "speaker test frames and gap dropped, the training part "
+                    "split again the same way (its last 15 % as `test`)")))
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -156,6 +180,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _raw_root(self, dl_manager: tfds.download.DownloadManager) -> str:
     if self.builder_config.source == "sample":
       return os.fspath(SAMPLE_DIR)
+    if self.builder_config.source == "speaker":
+      return os.fspath(speaker_source.prepare_root(
+          pathlib.Path(dl_manager.download_dir)))
     try:
       return os.fspath(dl_manager.manual_dir)
     except AssertionError as e:  # TFDS: manual dir not given, missing, empty
@@ -172,10 +199,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split(self, ident: raw_annvi.RawIdentity
              ) -> tuple[np.ndarray, np.ndarray]:
     """90/10 split of one identity's frames (each sorted): seeded random, or
-    time-ordered (the first 90 % train, the last 10 % test)."""
+    time-ordered (the first 90 % train, the last 10 % test; or the config's
+    fraction, gap and validation slice)."""
+    c = self.builder_config
+    if c.split == "time":
+      train, test = ident.frames, None
+      for _ in range(2 if c.validation else 1):
+        n_train = int(len(train) * c.train_fraction)
+        start = train[n_train]
+        train, test = train[:n_train], train[n_train:]
+        train = train[train < start - c.split_gap_s * ident.fps]
+      return train, test
     n_train = int(len(ident.frames) * TRAIN_FRACTION)
-    if self.builder_config.split == "time":
-      return ident.frames[:n_train], ident.frames[n_train:]
     seed = [self.builder_config.split_seed, zlib.crc32(ident.identity.encode())]
     order = np.random.default_rng(seed).permutation(len(ident.frames))
     return (np.sort(ident.frames[order[:n_train]]),

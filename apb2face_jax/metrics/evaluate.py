@@ -8,6 +8,9 @@ own annotator, against the driving signals: DR, ALE (vs the predicted landmarks
 that were drawn), APE, ABE. Plus the predictor's landmark L1 against the labels.
 Reference rows run the annotator on the real frames (vs the dataset labels) and
 FID between two halves of the real frames: the floor each metric has here.
+Lip sync (`metrics.lipsync`): M-LMD, mouth-opening correlation and AV offset of
+the predicted landmarks and of the re-detected generated faces, beside the real
+frames and three baselines fitted on each identity's training frames.
 """
 
 import dataclasses
@@ -28,7 +31,7 @@ from apb2face_jax.data.layout import CROP_SIZE
 from apb2face_jax.inference import generate
 from apb2face_jax import inference
 from apb2face_jax.errors import UserError, make_folder
-from apb2face_jax.metrics import face_errors, fid, redetect
+from apb2face_jax.metrics import face_errors, fid, lipsync, redetect
 from apb2face_jax.metrics.ssim import ssim
 from apb2face_jax.data.images import to_uint8
 
@@ -60,7 +63,9 @@ class _Evaluator:
     data = types.SimpleNamespace(dataset=config.dataset or run["dataset"], data_dir=config.data_dir or run["data_dir"],
                                  manual_dir=config.manual_dir)
     self.dataset = data.dataset
-    self.split = splits.load(splits.prepare(data), config.split)
+    builder = splits.prepare(data)
+    self.split = splits.load(builder, config.split)
+    self.train = splits.load(builder, "train")
     self.reenactors: dict[str, inference.Reenactor] = {}
     self._generators: dict[str, generate.Generator] = {}
     self.unavailable: dict[str, str] = {}
@@ -128,15 +133,20 @@ class _Evaluator:
     return {"fid": fid.fid_from_features(fake_features, real_features),
             "fid_images": [len(fake_features), len(real_features)]}
 
-  def face_row(self, paths: list[Path], size: int, drawn: np.ndarray, pose: np.ndarray,
-               blink: np.ndarray, labels: np.ndarray | None = None) -> dict[str, Any]:
-    """DR / ALE / APE / ABE of the annotator on `paths` against the driving signals."""
+  def detect(self, paths: list[Path], size: int) -> redetect.Detections | None:
+    """The annotator on `paths` (landmarks in 256-crop pixels), or None where it cannot run."""
     if "annotator" in self.unavailable:
-      return {}
+      return None
     try:
-      found = redetect.redetect(paths, self.annotator, scale=CROP_SIZE / size)
+      return redetect.redetect(paths, self.annotator, scale=CROP_SIZE / size)
     except redetect.AnnotatorUnavailable as e:
       self.unavailable["annotator"] = str(e)
+      return None
+
+  def face_row(self, found: redetect.Detections | None, drawn: np.ndarray, pose: np.ndarray,
+               blink: np.ndarray, labels: np.ndarray | None = None) -> dict[str, Any]:
+    """DR / ALE / APE / ABE of the annotator's detections against the driving signals."""
+    if found is None:
       return {}
     row: dict[str, Any] = {"dr_percent": face_errors.detection_rate(found.found), "dropped": found.dropped}
     f = found.found
@@ -169,9 +179,34 @@ class _Evaluator:
       row.update(self.fid_row(self.inception(faces.fake), real_features))
       half = len(real_features) // 2
       reference.update(self.fid_row(real_features[:half], real_features[half:]))
-    row.update(self.face_row(fake_paths, size, faces.drawn, faces.pose, faces.blink, faces.labels))
-    reference.update(self.face_row(real_paths, size, faces.labels, faces.pose, faces.blink))
+    fake_found, real_found = self.detect(fake_paths, size), self.detect(real_paths, size)
+    row.update(self.face_row(fake_found, faces.drawn, faces.pose, faces.blink, faces.labels))
+    reference.update(self.face_row(real_found, faces.labels, faces.pose, faces.blink))
+    row["lipsync"] = self.lipsync_rows(faces, fake_found, real_found)
     return row, reference
+
+  def lipsync_rows(self, faces: Faces, fake: redetect.Detections | None,
+                   real: redetect.Detections | None) -> dict[str, dict[str, Any]]:
+    """Lip-sync scores (time order) of the predictor, the real frames, the baselines and the re-detected faces,
+    and under "series" the frames and each one's mouth opening (px; None: not detected) for plots."""
+    order = np.argsort(faces.frames)
+    mfcc = self.split.columns["mfcc"][self.indices(faces.identity)][order]
+    labels, fps = faces.labels[order], self.split.fps
+    train = self.train.identity == self.train.identity_names.index(faces.identity)
+    guesses = {"predictor": faces.drawn[order], "real": labels,
+               "loudness_fit": lipsync.loudness_fit(self.train.columns["landmarks"][train],
+                                                    self.train.columns["mfcc"][train], mfcc, fps)}
+    rows: dict[str, Any] = {name: lipsync.scores(guesses[name], labels, mfcc, fps) for name in ("predictor", "real")}
+    rows.update(lipsync.baselines(self.train.columns["landmarks"][train], self.train.columns["mfcc"][train],
+                                  labels, mfcc, fps))
+    for name, found in (("generated_redetected", fake), ("real_redetected", real)):
+      if found is not None:
+        guesses[name] = found.landmarks[order]
+        rows[name] = lipsync.scores(guesses[name], labels, mfcc, fps)
+    rows["series"] = {"frames": faces.frames[order].tolist(),
+                      **{name: [None if np.isnan(v) else float(v) for v in lipsync.mouth_opening(g)]
+                         for name, g in guesses.items()}}
+    return rows
 
   def cross_row(self, identity: str, driver: str) -> dict[str, Any]:
     """`identity`'s reenactor driven by `driver`'s signals: FID vs `identity`'s real frames, DR/ALE/APE/ABE."""
@@ -181,7 +216,7 @@ class _Evaluator:
     if self._inception is not None:
       key = self.split.identity_names.index(identity)
       row.update(self.fid_row(self.inception(faces.fake), self.inception(faces.real, key)))
-    row.update(self.face_row(paths, faces.real.shape[1], faces.drawn, faces.pose, faces.blink))
+    row.update(self.face_row(self.detect(paths, faces.real.shape[1]), faces.drawn, faces.pose, faces.blink))
     return row
 
 
@@ -193,6 +228,47 @@ def average(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if values:
       out[name] = float(np.mean(values))
   return out
+
+
+LIPSYNC_METRICS = ("m_lmd_px", "mouth_corr", "av_offset_frames", "av_corr")
+LIPSYNC_HEADERS = ("M-LMD px ↓", "mouth-opening corr ↑", "AV offset frames (real's)", "AV corr at offset")
+LIPSYNC_ROWS = {
+    "predictor": "ours: predictor landmarks",
+    "generated_redetected": "ours: generated faces, re-detected",
+    "real": "real test frames (labels)",
+    "real_redetected": "real test frames, re-detected",
+    "mean_mouth": "baseline: mean training mouth",
+    "loudness_fit": "baseline: least-squares mouth from loudness",
+    "nearest_mfcc": "baseline: nearest training frame by MFCC",
+}
+
+
+def lipsync_average(rows: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+  """Per row kind, the mean over identities of each lip-sync metric some identity has."""
+  out: dict[str, dict[str, Any]] = {}
+  for kind in LIPSYNC_ROWS:
+    values = {m: [r[kind][m] for r in rows.values() if kind in r and r[kind].get(m) is not None]
+              for m in LIPSYNC_METRICS}
+    if any(values.values()):
+      out[kind] = {m: float(np.mean(v)) if v else None for m, v in values.items()}
+  return out
+
+
+def lipsync_markdown(result: dict[str, Any]) -> list[str]:
+  """The lip-sync table: one block of rows per identity, then the averages."""
+  lines = ["", "| lip sync | " + " | ".join(LIPSYNC_HEADERS) + " |", "|---" * (len(LIPSYNC_HEADERS) + 1) + "|"]
+  sync = result["lipsync"]
+  for identity, rows in [*sync["identities"].items(), ("average", sync["average"])]:
+    for kind, label in LIPSYNC_ROWS.items():
+      if kind in rows:
+        lines.append(f"| {identity}: {label} | " + " | ".join(_lipsync_cell(rows[kind].get(m))
+                                                              for m in LIPSYNC_METRICS) + " |")
+  return lines
+
+
+def _lipsync_cell(value: float | int | None) -> str:
+  """Integers (per-identity offsets) as they are, averages and scores to 3 decimals."""
+  return "—" if value is None else str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
 def _cell(row: dict[str, Any], name: str) -> str:
@@ -237,10 +313,16 @@ def markdown(result: dict[str, Any]) -> str:
       "Reference rows: the same annotator on the real test crops vs the dataset labels (made on the full video "
       "frames), and FID between two halves of the real frames.",
       "The paper's numbers were measured on its AnnVI data with Face++ landmarks and the full-size networks.",
+      "Lip sync, on the test frames in time order with their own audio: M-LMD = mean distance over the 20 "
+      "lip points (84-103) vs the labels, 256-crop px; mouth opening = inner-lip gap |p98 - p102|, its "
+      "Pearson correlation over time vs the labels' (— where one side is constant); AV offset = the lag L "
+      "(frames, |L| <= the MFCC window's reach) maximising the correlation of the audio envelope (MFCC c0) "
+      "at t - L with the opening at t, L > 0 = mouth after sound. Baselines fitted on the identity's "
+      "training frames. Re-detected rows: NaN-free frames only.",
   ]
   for name, reason in result["unavailable"].items():
     notes.append(f"Unavailable: {name}: {reason}.")
-  return "\n".join(lines + notes) + "\n"
+  return "\n".join(lines + lipsync_markdown(result) + notes) + "\n"
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -267,8 +349,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   rows, reference = {}, {}
   for name in names:
     rows[name], reference[name] = ev.identity_rows(name)
+  sync = {name: rows[name].pop("lipsync") for name in names}
   result: dict[str, Any] = {"identities": rows, "average": average(rows),
-                            "reference_real": {"identities": reference, "average": average(reference)}}
+                            "reference_real": {"identities": reference, "average": average(reference)},
+                            "lipsync": {"identities": sync, "average": lipsync_average(sync)}}
   if config.cross_identity:
     cross = {name: ev.cross_row(name, names[(i + 1) % len(names)]) for i, name in enumerate(names)}
     result["cross_identity"] = {"identities": cross, "average": average(cross)}
