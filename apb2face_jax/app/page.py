@@ -175,7 +175,7 @@ class App:
                               elem_id="speech")
             mode = gr.Radio(list(POSE_MODES), value="natural", label="Head pose and blink")
             with gr.Row():
-              yaw = gr.Slider(-0.35, 0.2, value=0.0, step=0.01, label="yaw (rad)")  # AnnVI's range (SPEC 5)
+              yaw = gr.Slider(-0.35, 0.2, value=0.0, step=0.01, label="yaw (rad)")  # AnnVI's range (docs/paper_and_code.md §5)
               pitch = gr.Slider(-0.37, 0.38, value=0.0, step=0.01, label="pitch (rad)")
               roll = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="roll (rad)")
               eye_open = gr.Slider(0.0, 0.6, value=0.3, step=0.01, label="eye openness")

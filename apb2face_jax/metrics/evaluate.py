@@ -33,6 +33,7 @@ from apb2face_jax import inference
 from apb2face_jax.errors import UserError, make_folder
 from apb2face_jax.metrics import face_errors, fid, lipsync, redetect
 from apb2face_jax.metrics.ssim import ssim
+from apb2face_jax.models import drawing
 from apb2face_jax.data.images import to_uint8
 
 METRICS = ("ssim", "fid", "dr_percent", "ale_px", "ape", "abe", "predictor_l1_px")
@@ -103,7 +104,7 @@ class _Evaluator:
   def faces(self, identity: str, driver: str) -> Faces:
     """`identity`'s reenactor driven by `driver`'s test signals (the same identity, or cross)."""
     size = self.reenactor(identity).image_size
-    resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], size, size, 3), "linear", antialias=True))
+    resize = jax.jit(lambda x: drawing.resize_faces(x, size))
     columns = self.split.columns
     drive, own = self.indices(driver), self.indices(identity)
     b = self.config.batch_size

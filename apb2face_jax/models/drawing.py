@@ -19,6 +19,13 @@ MASK_KERNEL = 5  # side of the square dilation kernel
 MASK_DILATIONS_AT_512 = 10
 
 
+def resize_faces(images: jax.Array, size: int) -> jax.Array:
+  """(B, H, W, 3) -> (B, size, size, 3), linear with antialiasing (the stored 256 crops to a network's size)."""
+  if images.shape[1:3] == (size, size):
+    return images
+  return jax.image.resize(images, (images.shape[0], size, size, images.shape[-1]), "linear", antialias=True)
+
+
 def _disc_offsets(radius: int) -> np.ndarray:
   """(K, 2) integer (dx, dy) offsets with dx^2 + dy^2 <= radius^2."""
   d = np.arange(-radius, radius + 1)

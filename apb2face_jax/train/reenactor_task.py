@@ -87,10 +87,9 @@ class ReenactorTask:
 
   def inputs(self, batch: dict) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(landmark image, real face, reference face, landmarks) at `image_size`."""
-    resize = lambda x: x if x.shape[1] == self.size else jax.image.resize(  # noqa: E731
-        x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True)
     drawn, landmarks = self.model.landmark_image(batch["landmarks"])
-    return drawn, resize(batch["image"]), resize(batch["ref_image"]), landmarks
+    return drawn, drawing.resize_faces(batch["image"], self.size), drawing.resize_faces(batch["ref_image"], self.size), \
+        landmarks
 
   def judge(self, d_params: Any, reference: jax.Array, face: jax.Array) -> jax.Array:
     pair = jnp.concatenate([reference, face], axis=-1)
@@ -146,7 +145,7 @@ class ReenactorTask:
     """
     cap = self.config.baseline_frames
     evenly = lambda n: np.unique(np.linspace(0, n - 1, min(n, cap)).astype(np.int64))  # noqa: E731
-    resize = jax.jit(lambda x: jax.image.resize(x, (x.shape[0], self.size, self.size, 3), "linear", antialias=True))
+    resize = jax.jit(lambda x: drawing.resize_faces(x, self.size))
     chunks = lambda rows: (rows[s:s + 64] for s in range(0, len(rows), 64))  # noqa: E731
     train_rows, test_rows = evenly(len(train)), evenly(len(test))
     mean = sum(np.asarray(resize(splits.decode_images(train, i))).sum(0)
