@@ -86,7 +86,7 @@ RAW_CASES = [
      "audio/person_a.wav", r"Video frame \d+ .* lies past the end of"),
     ("corrupt video",
      lambda r: (r / "video" / "person_b.mp4").write_bytes(b"\x00\x00\x00 ftypisom junk"),
-     "video/person_b.mp4", r"cannot be opened|empty or corrupt"),
+     "video/person_b.mp4", r"cannot be decoded by OpenCV|empty or corrupt"),
     ("landmark line with the wrong count",
      lambda r: _line(r / "landmark" / "person_a.txt", 1, lambda t: t[:-1]),
      "landmark/person_a.txt line 2", r"expected 113 tokens .* got 112"),

@@ -85,13 +85,13 @@ def test_redetect_finds_the_sample_face_near_its_labels_and_no_face_in_noise(tmp
   from PIL import Image
 
   from apb2face_jax.data import crops
-  from apb2face_jax.data import raw_annvi
+  from apb2face_jax.data import media, raw_annvi
   from apb2face_jax.data.layout import CROP_SIZE
   from tfds_annvi.tfds_annvi_dataset_builder import SAMPLE_DIR
 
   ident = raw_annvi.read_identity(SAMPLE_DIR, "carphone")
   i = len(ident.frames) // 2
-  (_, rgb), = raw_annvi.iter_frames(ident.video_path, ident.frames[i:i + 1])
+  (_, rgb), = media.iter_frames(ident.video_path, ident.frames[i:i + 1])
   box = crops.crop_box(ident.landmarks[i])
   Image.fromarray(crops.crop_image(rgb, box, CROP_SIZE)).save(tmp_path / "face.png")
   Image.fromarray(noisy_pair((CROP_SIZE, CROP_SIZE, 3))[0]).save(tmp_path / "noise.png")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from apb2face_jax.data import raw_annvi
+from apb2face_jax.data import media, raw_annvi
 from apb2face_jax.errors import UserError
 
 W, H, N_FRAMES, FPS = 64, 48, 12, 10.0
@@ -70,7 +70,7 @@ def test_good_root(root):
 
 def test_iter_frames_reads_requested_frames_as_rgb(root):
   video = str(root / "video" / "p1.mp4")
-  got = list(raw_annvi.iter_frames(video, [9, 2, 3]))
+  got = list(media.iter_frames(video, [9, 2, 3]))
   assert [i for i, _ in got] == [2, 3, 9]
   for i, frame in got:
     assert frame.shape == (H, W, 3) and frame.dtype == np.uint8
@@ -80,7 +80,7 @@ def test_iter_frames_reads_requested_frames_as_rgb(root):
 
 def test_iter_frames_past_the_end(root):
   with pytest.raises(UserError, match="ends before frame 30"):
-    list(raw_annvi.iter_frames(str(root / "video" / "p1.mp4"), [1, 30]))
+    list(media.iter_frames(str(root / "video" / "p1.mp4"), [1, 30]))
 
 
 def test_negative_and_exponent_coordinates(root):

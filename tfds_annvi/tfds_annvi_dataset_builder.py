@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from apb2face_jax.data import annvi_features, audio, crops, raw_annvi
+from apb2face_jax.data import annvi_features, audio, crops, media, raw_annvi
 from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.errors import UserError
 from tfds_annvi import speaker_source
@@ -222,7 +222,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                          ) -> Iterator[tuple[str, dict]]:
     for ident in identities:
       row = {int(n): i for i, n in enumerate(ident.frames)}
-      for n, rgb in raw_annvi.iter_frames(ident.video_path,
+      for n, rgb in media.iter_frames(ident.video_path,
                                           frames[ident.identity]):
         i = row[n]
         box = crops.crop_box(ident.landmarks[i])

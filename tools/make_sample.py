@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make `apb2face_jax` importable
 # pylint: disable=wrong-import-position
-from apb2face_jax.annotate import media
+from apb2face_jax.data import media
 from apb2face_jax.annotate import pipeline
 from apb2face_jax.errors import UserError
 # pylint: enable=wrong-import-position
@@ -82,12 +82,12 @@ def main() -> int:
   parser.add_argument('--root', type=Path, default=SAMPLE_ROOT)
   args = parser.parse_args()
   try:
-    video = args.video or carphone_video()
-    info = media.probe_video(video)
+    clip = args.video or carphone_video()
+    info = media.probe_video(clip)
     with tempfile.TemporaryDirectory() as scratch:
       audio = Path(scratch) / f'{IDENTITY}.wav'
       fit_speech(args.speech, audio, info.frame_count / info.fps)
-      report = pipeline.annotate_video(video, args.root, IDENTITY, audio=audio)
+      report = pipeline.annotate_video(clip, args.root, IDENTITY, audio=audio)
   except UserError as error:
     print(f'error: {error}', file=sys.stderr)
     return 2

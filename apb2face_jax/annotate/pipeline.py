@@ -21,7 +21,7 @@ import tqdm
 from apb2face_jax.data import annvi_format
 from apb2face_jax.annotate import blink
 from apb2face_jax.annotate import layout106
-from apb2face_jax.annotate import media
+from apb2face_jax.data import media
 from apb2face_jax.annotate import pose
 from apb2face_jax.annotate.detector import FaceMeshDetector
 from apb2face_jax.data.layout import check_identity

@@ -10,7 +10,6 @@ sees the 64 audio frames centred on its video frame.
 """
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from typing import Literal
@@ -18,6 +17,7 @@ from typing import Literal
 import numpy as np
 import soundfile
 
+from apb2face_jax.data import media
 from apb2face_jax.errors import UserError
 
 # docs/paper_and_code.md §5 / script_AnnVI.py: sample rate, MFCC count, FFT size, hop, window.
@@ -99,20 +99,8 @@ def _check_format(path: str, rate: int, channels: int) -> None:
 
 def _ffmpeg_to_wav(path: str, out: str) -> str:
   """Decodes `path` with ffmpeg into a float WAV at `out` (native rate)."""
-  try:
-    import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-  except (ImportError, RuntimeError) as e:
-    raise UserError(
-        f"Audio file {path}: libsndfile cannot read this format and no ffmpeg "
-        "was found to decode it. `pip install imageio-ffmpeg` (it ships an "
-        "ffmpeg), or convert the file to WAV.") from e
-  result = subprocess.run(
-      [exe, "-nostdin", "-v", "error", "-i", path, "-vn", "-acodec",
-       "pcm_f32le", "-f", "wav", "-y", out],
-      capture_output=True, text=True, check=False)
-  if result.returncode != 0 or not os.path.isfile(out):
-    said = (result.stderr.strip().splitlines() or ["no message"])[-1]
+  said = media.ffmpeg_to_wav(path, out)
+  if said is not None:
     raise UserError(
         f"Audio file {path} could not be decoded by libsndfile nor ffmpeg "
         f"(ffmpeg: {said}); it may be corrupt or not audio: re-export it, "

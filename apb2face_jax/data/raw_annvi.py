@@ -16,12 +16,11 @@ pixels; pose is stored as (pitch, roll, yaw), blink as (left, right).
 import dataclasses
 import math
 import os
-from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-import cv2
 import numpy as np
 
-from apb2face_jax.data import annvi_format
+from apb2face_jax.data import annvi_format, media
 from apb2face_jax.data.layout import check_identity
 from apb2face_jax.errors import UserError
 
@@ -97,53 +96,13 @@ def read_identity(root: str | os.PathLike, identity: str) -> RawIdentity:
 
 
 def video_info(path: str) -> tuple[float, int, tuple[int, int]]:
-  """(fps, frame count, (width, height)) of a video, as OpenCV reads it."""
-  cap = cv2.VideoCapture(path)
-  try:
-    if not cap.isOpened():
-      raise UserError(f"Video {path} cannot be opened by OpenCV: check that it "
-                      "is a valid mp4.")
-    fps = float(cap.get(cv2.CAP_PROP_FPS))
-    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-  finally:
-    cap.release()
-  if not (math.isfinite(fps) and fps > 0) or count <= 0 or min(size) <= 0:
+  """(fps, frame count, (width, height)) of a video, refused when the header says it is empty."""
+  info = media.probe_video(Path(path))
+  fps, count, size = info.fps, info.frame_count, (info.width, info.height)
+  if not (math.isfinite(fps) and fps > 0) or count <= 0:
     raise UserError(f"Video {path} reports fps {fps}, {count} frames, size "
                     f"{size}: it is empty or corrupt; re-encode it.")
   return fps, count, size
-
-
-def iter_frames(video_path: str, indices: Iterable[int]
-                ) -> Iterator[tuple[int, np.ndarray]]:
-  """Yields (index, RGB uint8 frame) for the requested frames, ascending.
-
-  Reads the video sequentially (no seeking, which is inexact for some mp4s).
-  """
-  wanted = sorted(set(int(i) for i in indices))
-  if not wanted:
-    return
-  cap = cv2.VideoCapture(video_path)
-  if not cap.isOpened():
-    raise UserError(f"Video {video_path} cannot be opened by OpenCV: check "
-                    "that it is a valid mp4.")
-  try:
-    position = 0
-    for index in wanted:
-      while position < index:
-        if not cap.grab():
-          break
-        position += 1
-      ok, frame = cap.read() if position == index else (False, None)
-      if not ok:
-        raise UserError(f"Video {video_path} ends before frame {index}: the "
-                        "video is shorter than its header or the labels say; "
-                        "re-encode it or fix the labels.")
-      position += 1
-      yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-  finally:
-    cap.release()
 
 
 def _need_file(root: str, folder: str, name: str) -> str:

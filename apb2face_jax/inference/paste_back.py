@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from apb2face_jax.data import raw_annvi
+from apb2face_jax.data import media
 from apb2face_jax.data.layout import CROP_SIZE
 from apb2face_jax.models import drawing
 from apb2face_jax.errors import UserError
@@ -153,13 +153,13 @@ def load_background(data: dict[str, Any], identity: str | None, max_frames: int)
   else:
     raise UserError("full_frame reads the source video from the reenactor's raw root, and its checkpoint "
                     "records no manual_dir: retrain the reenactor with --config.manual_dir=DIR.")
-  video = Path(root) / text(mine[0]["video"])
-  if not video.is_file():
-    raise UserError(f"full_frame needs the source video {video}, which does not exist: put the raw root back "
+  source = Path(root) / text(mine[0]["video"])
+  if not source.is_file():
+    raise UserError(f"full_frame needs the source video {source}, which does not exist: put the raw root back "
                     "where the reenactor was trained from.")
-  frames = np.stack([rgb for _, rgb in raw_annvi.iter_frames(str(video), [int(r["frame"]) for r in mine])])
+  frames = np.stack([rgb for _, rgb in media.iter_frames(source, [int(r["frame"]) for r in mine])])
   height, width = (int(v) for v in mine[0]["video_size"])
   if frames.shape[1:3] != (height, width):
-    raise UserError(f"{video} is {frames.shape[2]}x{frames.shape[1]} but tfds_annvi/{name} was built from a "
+    raise UserError(f"{source} is {frames.shape[2]}x{frames.shape[1]} but tfds_annvi/{name} was built from a "
                     f"{width}x{height} video: rebuild the dataset from this video.")
   return Background(identity, frames, np.stack([np.asarray(r["crop_box"], np.float32) for r in mine]))
