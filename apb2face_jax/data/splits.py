@@ -74,14 +74,12 @@ def record(builder: Any, train: Split, manual_dir: str | None = None) -> dict[st
   """What generation needs of the training data, stored with each checkpoint.
 
   The dataset's name, folder and raw root (for recorded pose/blink tracks and
-  the full frame's background video), frame rate,
-  MFCC mode, and the signals' centre: mean training pose, median (open) and
-  1st-percentile (closed) training blink.
+  the full frame's background video), frame rate, MFCC mode, and the signals'
+  centre: mean training pose, median (open) and 1st-percentile (closed) blink.
   """
   blink = train.columns["blink"]
   return {"dataset": builder.builder_config.name, "data_dir": str(builder.data_dir_root), "manual_dir": manual_dir,
-          "fps": train.fps,
-          "mfcc_mode": builder.builder_config.mfcc_mode,
+          "fps": train.fps, "mfcc_mode": builder.builder_config.mfcc_mode,
           "centre": {"pose": train.columns["pose"].mean(0).tolist(), "eye_open": np.median(blink, 0).tolist(),
                      "eye_closed": np.percentile(blink, 1, axis=0).tolist()}}
 

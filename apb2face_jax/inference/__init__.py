@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 from apb2face_jax.data import splits  # noqa: E402
 from apb2face_jax.errors import UserError  # noqa: E402
 from apb2face_jax.models import bundle  # noqa: E402
-from apb2face_jax.models.checkpoints import CONFIG_FILE, RECORD_KEY, Checkpoints  # noqa: E402
+from apb2face_jax.models.checkpoints import CONFIG_FILE, RECORD_KEY, Checkpoints, check_meta  # noqa: E402
 from apb2face_jax.models.predictor import to_points  # noqa: E402
 
 # Frames per chunk of batched predictor inference on CPU: the activations of 16 frames stay in
@@ -87,8 +87,7 @@ def restore(workdir: str | Path, job: str, checkpoint: str | int, keys: tuple[st
                       f"{meta.get('job')} workdir, and a {job} run's workdir here.")
     record = meta.get(RECORD_KEY) or _legacy_record(workdir, job)
     model = model_class(record["model"])
-    ckpts.meta = model.shape_meta()
-    ckpts.check_meta(step)
+    check_meta(meta, model.shape_meta(), f"{ckpts.directory} (step {step})")
     parts = ckpts.restore_parts(step, keys)
   finally:
     ckpts.close()

@@ -189,32 +189,32 @@ def _unpack(frames: np.ndarray, outputs: tuple) -> Iterator[Frame]:
     yield Frame(int(n), landmarks[i], drawn[i], faces[i])
 
 
+@functools.lru_cache(maxsize=4)
+def _recorded_columns(dataset: str | None, data_dir: str | None, split: str
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], str]:
+  """(columns, identity per row, identity names, description) of a prepared dataset's split, read once."""
+  import tfds_annvi  # pylint: disable=g-import-not-at-top
+
+  builder = tfds_annvi.Builder(config=dataset, data_dir=data_dir, file_format="array_record") \
+      if dataset in tfds_annvi.Builder.builder_configs else None
+  if builder is None or not builder.is_prepared():
+    raise UserError(f"the predictor's dataset (tfds_annvi/{dataset}) is not prepared on this machine, so its "
+                    "recorded signals are not available: build it (python launch.py --config "
+                    "configs/predictor.py builds it on first use), or choose another pose/blink.")
+  parts = [splits.load(builder, s) for s in (("train", "test") if split == "all" else (split,))]
+  names = sorted({n for p in parts for n in p.identity_names})
+  identity = np.concatenate([np.asarray([names.index(p.identity_names[i]) for i in p.identity], np.int64)
+                             for p in parts])
+  columns = {k: np.concatenate([p.columns[k] for p in parts]) for k in ("pose", "blink", "frame")}
+  return columns, identity, names, f"split '{split}' of tfds_annvi/{dataset}"
+
+
 def recorded_signals(data: dict[str, Any]) -> Callable[[str], tuple[dict[str, np.ndarray], np.ndarray, list[str], str]]:
-  """`dataset(split)` for `pose_blink.parse_track`: the predictor's dataset, opened only when asked.
+  """`dataset(split)` for `pose_blink.parse_track`: the dataset a checkpoint records, opened only when asked.
 
-  Returns (columns, identity per row, identity names, description) of 'train',
-  'test' or 'all' of the dataset the checkpoint records.
+  Each split is read once per process (pose and blink tracks, and every app request, share it).
   """
-
-  @functools.cache
-  def load(split: str) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], str]:
-    import tfds_annvi  # pylint: disable=g-import-not-at-top
-
-    name = data.get("dataset")
-    builder = tfds_annvi.Builder(config=name, data_dir=data.get("data_dir"), file_format="array_record") \
-        if name in tfds_annvi.Builder.builder_configs else None
-    if builder is None or not builder.is_prepared():
-      raise UserError(f"the predictor's dataset (tfds_annvi/{name}) is not prepared on this machine, so its "
-                      "recorded signals are not available: build it (python launch.py --config "
-                      "configs/predictor.py builds it on first use), or choose another pose/blink.")
-    parts = [splits.load(builder, s) for s in (("train", "test") if split == "all" else (split,))]
-    names = sorted({n for p in parts for n in p.identity_names})
-    identity = np.concatenate([np.asarray([names.index(p.identity_names[i]) for i in p.identity], np.int64)
-                               for p in parts])
-    columns = {k: np.concatenate([p.columns[k] for p in parts]) for k in ("pose", "blink", "frame")}
-    return columns, identity, names, f"split '{split}' of tfds_annvi/{name}"
-
-  return load
+  return functools.partial(_recorded_columns, data.get("dataset"), data.get("data_dir"))
 
 
 # Default signal centre when the predictor's dataset is not at hand: facing the camera, eyes at the

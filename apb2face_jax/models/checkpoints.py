@@ -25,6 +25,15 @@ RECORD_KEY = "record"  # the unchecked part of `meta`
 _pp = ocp.checkpoint_managers
 
 
+def check_meta(found: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
+  """Refuses, in one line, a checkpoint meta whose checked fields differ from `wanted`'s."""
+  mismatched = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+  if mismatched:
+    details = ", ".join(f"{k}: checkpoint has {a!r}, this run wants {b!r}" for k, (a, b) in mismatched.items())
+    raise UserError(f"the checkpoint at {where} does not fit this job ({details}). "
+                    "Use the workdir of a matching run, or a fresh --workdir.")
+
+
 class Checkpoints:
   """The checkpoints of one training job in `<workdir>/checkpoints`.
 
@@ -85,20 +94,10 @@ class Checkpoints:
   def read_meta(self, step: int) -> dict[str, Any]:
     return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-  def check_meta(self, step: int) -> dict[str, Any]:
-    """The meta of `step`, refused with one line if a checked field differs from this job's."""
-    meta = self.read_meta(step)
-    mismatched = {k: (meta.get(k), v) for k, v in self.meta.items() if meta.get(k) != v}
-    if mismatched:
-      details = ", ".join(f"{k}: checkpoint has {a!r}, this run wants {b!r}" for k, (a, b) in mismatched.items())
-      raise UserError(f"the checkpoint at {self.directory} (step {step}) does not fit this job ({details}). "
-                      "Use the workdir of a matching run, or a fresh --workdir.")
-    return meta
-
   def restore(self, template: Any, step: int | None = None) -> Any:
     """Restores `step` (default: latest) into the structure, shapes and shardings of `template`."""
     step = self.step_of("latest" if step is None else step)
-    self.check_meta(step)
+    check_meta(self.read_meta(step), self.meta, f"{self.directory} (step {step})")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
