@@ -35,7 +35,12 @@ def get_config(variant: str = "sample") -> ml_collections.ConfigDict:
 
   # Networks. Source: docs/paper_and_code.md §4 (official 'resnet_9blocks_l2face' generator, 70x70 PatchGAN).
   c.generator = "resnet_9blocks_l2face"  # or 'unet_256' (pix2pix; the paper says "modified Pix2Pix")
-  c.generator_kwargs = ml_collections.ConfigDict({"n_blocks": 9})  # code: 9 residual blocks
+  # Each generator reads its own entries (models/reenactor.GENERATOR_SETTINGS).
+  c.generator_kwargs = ml_collections.ConfigDict({
+      "n_blocks": 9,        # resnet_9blocks_l2face; code: 9 residual blocks
+      "num_downs": 8,       # unet_256; code: 8 downsamplings, 256x256 -> 1x1
+      "norm": "instance",   # unet_256; code: APB2Face's options give norm='instance' (pix2pix's own: 'batch')
+  })
   c.ngf = 64                    # code: generator base width
   c.ndf = 64                    # code: discriminator base width
   c.dropout_rate = 0.5          # code: dropout in every residual block

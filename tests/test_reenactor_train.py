@@ -122,3 +122,21 @@ def test_impossible_reenactor_settings_are_refused_by_name(field, value):
   config = tiny_config(**{field: value})
   with pytest.raises(UserError, match=rf"config\.{field}=.* is not valid"):
     jobs.check_training_config(config)
+
+
+def test_unet_generator_trains_from_the_config_and_records_its_own_settings():
+  config = tiny_config(generator="unet_256")
+  config.generator_kwargs.num_downs = 5  # 32x32 -> 1x1
+  task = ReenactorTask(config, steps_per_epoch=100)
+  assert task.model.settings["generator_kwargs"] == {"num_downs": 5, "norm": "instance"}
+  assert task.model.shape_meta()["generator_kwargs"] == {"num_downs": 5, "norm": "instance"}
+  mesh = parallel.make_mesh()
+  _, history = run_steps(config, mesh, fixed_batch(), 2)
+  assert all(np.isfinite(float(m["l1"])) for m in history)
+
+
+def test_a_generator_setting_no_generator_has_is_refused_by_name():
+  config = tiny_config()
+  config.generator_kwargs.n_block = 3
+  with pytest.raises(UserError, match=r"generator_kwargs \['n_block'\]"):
+    ReenactorTask(config, steps_per_epoch=1)

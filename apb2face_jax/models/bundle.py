@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from apb2face_jax.data.layout import CROP_SIZE, NUM_POINTS
 from apb2face_jax.models import drawing
 from apb2face_jax.models.predictor import GeometryPredictor, LandmarkDiscriminator
-from apb2face_jax.models.reenactor import PatchDiscriminator, make_generator
+from apb2face_jax.models.reenactor import PatchDiscriminator, generator_settings, make_generator
 
 MFCC_WINDOW_SHAPE = (64, 60)  # MFCC rows x (20 coefficients + two deltas): docs/paper_and_code.md §1
 
@@ -65,6 +65,7 @@ class ReenactorModel:
 
   def __init__(self, settings: Mapping[str, Any]):
     self.settings = s = _pick(settings, self.SETTINGS)
+    s["generator_kwargs"] = generator_settings(s["generator"], s["generator_kwargs"])
     self.size = int(s["image_size"])
     dtype = jnp.dtype(s["dtype"])
     self.generator = make_generator(s["generator"], ngf=s["ngf"], dropout_rate=s["dropout_rate"], dtype=dtype,

@@ -334,6 +334,25 @@ GENERATORS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+# The `generator_kwargs` each generator takes; a config holds every generator's, the chosen one reads its own.
+GENERATOR_SETTINGS: dict[str, tuple[str, ...]] = {
+    "resnet_9blocks_l2face": ("n_blocks",),
+    "unet_256": ("num_downs", "norm"),
+}
+
+
+def generator_settings(name: str, kwargs: dict) -> dict:
+  """The entries of `kwargs` that generator `name` takes; a name no generator takes is an error."""
+  if name not in GENERATORS:
+    raise UserError(f"Unknown generator {name!r}; choose one of {sorted(GENERATORS)}.")
+  known = {k for names in GENERATOR_SETTINGS.values() for k in names}
+  unknown = sorted(set(kwargs) - known)
+  if unknown:
+    raise UserError(f"generator_kwargs {unknown} is not a setting of any generator; "
+                    f"the settings are {GENERATOR_SETTINGS}.")
+  return {k: kwargs[k] for k in GENERATOR_SETTINGS[name] if k in kwargs}
+
+
 def make_generator(name: str, **kwargs) -> nn.Module:
   """Builds the generator `name` (a key of GENERATORS) with module attributes `kwargs`."""
   if name not in GENERATORS:
