@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from apb2face_jax.annotate import venv
 from apb2face_jax.metrics import face_errors, fid, redetect
 from apb2face_jax.metrics.ssim import ssim
 
@@ -79,8 +80,8 @@ def test_redetect_reports_a_missing_annotator(tmp_path):
     redetect.redetect([tmp_path / "x.png"], tmp_path / "no-python")
 
 
-@pytest.mark.skipif(not redetect.annotator_python().is_file(),
-                    reason=f"annotator venv absent (set ${redetect.ENV_VAR})")
+@pytest.mark.skipif(not venv.annotator_python().is_file(),
+                    reason=f"annotator venv absent (set ${venv.ENV_VAR})")
 def test_redetect_finds_the_sample_face_near_its_labels_and_no_face_in_noise(tmp_path):
   from PIL import Image
 
@@ -95,7 +96,7 @@ def test_redetect_finds_the_sample_face_near_its_labels_and_no_face_in_noise(tmp
   box = crops.crop_box(ident.landmarks[i])
   Image.fromarray(crops.crop_image(rgb, box, CROP_SIZE)).save(tmp_path / "face.png")
   Image.fromarray(noisy_pair((CROP_SIZE, CROP_SIZE, 3))[0]).save(tmp_path / "noise.png")
-  found = redetect.redetect([tmp_path / "face.png", tmp_path / "noise.png"], redetect.annotator_python())
+  found = redetect.redetect([tmp_path / "face.png", tmp_path / "noise.png"], venv.annotator_python())
   assert found.found.tolist() == [True, False] and found.dropped == {"no face found": 1}
   label = crops.to_crop_coords(ident.landmarks[i], box, CROP_SIZE)
   assert face_errors.landmark_error(found.landmarks[:1], label[None])[0] < 8.0  # px on the 256 crop

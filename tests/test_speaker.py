@@ -13,7 +13,7 @@ import soundfile
 import tfds_annvi
 from apb2face_jax.data import splits
 from apb2face_jax.errors import UserError
-from apb2face_jax.metrics import redetect
+from apb2face_jax.annotate import venv
 from tfds_annvi import speaker_source
 
 CARPHONE = Path(__file__).resolve().parents[1] / "tfds_annvi" / "sample" / "video" / "carphone.mp4"
@@ -51,8 +51,8 @@ def cache_with(wheel: Path, data_dir: Path) -> Path:
   return downloads
 
 
-@pytest.mark.skipif(not redetect.annotator_python().is_file(),
-                    reason=f"annotator venv absent (set ${redetect.ENV_VAR})")
+@pytest.mark.skipif(not venv.annotator_python().is_file(),
+                    reason=f"annotator venv absent (set ${venv.ENV_VAR})")
 def test_builds_with_own_audio_and_a_time_split_with_a_gap(stand_in, tmp_path, monkeypatch):
   wheel, clips = stand_in
   monkeypatch.setattr(speaker_source, "CLIPS", clips)
@@ -92,8 +92,8 @@ def test_no_network_is_one_line_and_nothing_half_built(tmp_path, monkeypatch):
   for name, value in (("PIP_INDEX_URL", "http://127.0.0.1:9/simple"), ("PIP_NO_CACHE_DIR", "1"),
                       ("PIP_RETRIES", "0"), ("PIP_TIMEOUT", "2"), ("PIP_FIND_LINKS", "")):
     monkeypatch.setenv(name, value)
-  monkeypatch.setattr(redetect, "DEFAULT_PYTHON", Path("/bin/true"))  # the download is what fails, not the venv
-  monkeypatch.delenv(redetect.ENV_VAR, raising=False)
+  monkeypatch.setattr(venv, "DEFAULT_PYTHON", Path("/bin/true"))  # the download is what fails, not the venv
+  monkeypatch.delenv(venv.ENV_VAR, raising=False)
   with pytest.raises(UserError, match=r"could not download psychopy==2026\.2\.5.*copy psychopy-2026") as e:
     tfds_annvi.prepare("speaker", data_dir=str(tmp_path))
   assert "\n" not in str(e.value)

@@ -13,7 +13,6 @@ as is (offline machines: copy it there).
 
 import dataclasses
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from apb2face_jax.errors import UserError
-from apb2face_jax.metrics import redetect
+from apb2face_jax.annotate import venv
 
 PACKAGE, VERSION = "psychopy", "2026.2.5"  # the wheel the clips were measured in (issue #14)
 WHEEL = f"{PACKAGE}-{VERSION}-py3-none-any.whl"
@@ -83,16 +82,12 @@ def extract_clips(wheel: Path, folder: Path, clips: tuple[Clip, ...]) -> dict[st
 def annotate(video: Path, root: Path, identity: str, python: Path) -> None:
   """The annotator's command line (`python -m apb2face_jax.annotate`) on one clip, its own audio kept."""
   if not python.is_file():
-    raise UserError(f"tfds_annvi/speaker needs the annotator's venv and {python} does not exist: python3 -m venv "
-                    ".venv-annotate && .venv-annotate/bin/pip install -r tools/annotate-requirements.txt (or set "
-                    f"${redetect.ENV_VAR}).")
-  env = {**os.environ, "PYTHONPATH": str(redetect.REPO_ROOT)}
-  result = subprocess.run([str(python), "-m", "apb2face_jax.annotate", str(video), "--root", str(root),
-                           "--id", identity, "--quiet"],
-                          cwd=redetect.REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    raise UserError(f"tfds_annvi/speaker needs the annotator's venv and {python} does not exist: "
+                    f"{venv.HOW_TO_CREATE}.")
+  result = venv.run(python, "apb2face_jax.annotate", str(video), "--root", str(root), "--id", identity, "--quiet")
   if result.returncode != 0:
-    said = (result.stderr.strip().splitlines() or ["no message"])[-1]
-    raise UserError(f"tfds_annvi/speaker: the annotator ({python}) failed on {identity}: {said}")
+    raise UserError(f"tfds_annvi/speaker: the annotator ({python}) failed on {identity}: "
+                    f"{venv.last_error_line(result)}")
 
 
 def prepare_root(cache: Path, clips: tuple[Clip, ...] | None = None) -> Path:
@@ -102,7 +97,7 @@ def prepare_root(cache: Path, clips: tuple[Clip, ...] | None = None) -> Path:
   if root.is_dir():
     return root
   cache.mkdir(parents=True, exist_ok=True)
-  python = redetect.annotator_python()
+  python = venv.annotator_python()
   wheel = download_wheel(cache)
   with tempfile.TemporaryDirectory(dir=cache, prefix=f".{ROOT_NAME}.") as scratch:
     videos = extract_clips(wheel, Path(scratch), clips)

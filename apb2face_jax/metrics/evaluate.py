@@ -26,6 +26,7 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
+from apb2face_jax.annotate import venv
 from apb2face_jax.data import splits
 from apb2face_jax.data.layout import CROP_SIZE
 from apb2face_jax.inference import generate
@@ -77,7 +78,7 @@ class _Evaluator:
       self.unavailable["fid"] = reason
     else:
       self._inception = fid.InceptionFeatures()
-    self.annotator = redetect.annotator_python(config.annotator_python)
+    self.annotator = venv.annotator_python(config.annotator_python)
     self._features: dict[int, np.ndarray] = {}
 
   def reenactor_workdir(self, identity: str) -> str:

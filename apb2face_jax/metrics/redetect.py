@@ -1,29 +1,20 @@
 """Re-detection of landmarks, pose and blink on images, by the data's own annotator.
 
-The annotator (`apb2face_jax.annotate`, MediaPipe FaceMesh) needs numpy < 2,
-so it lives in a venv of its own and runs here as a subprocess:
-`python -m apb2face_jax.annotate.images`. Its interpreter is, in order: the
-config value, $APB2FACE_ANNOTATOR_PYTHON, `<repo>/.venv-annotate/bin/python`.
-Create that venv with
-
-  python3 -m venv .venv-annotate && .venv-annotate/bin/pip install -r tools/annotate-requirements.txt
+The annotator (`apb2face_jax.annotate`, MediaPipe FaceMesh) runs in its own
+venv (`annotate/venv.py` says which interpreter and how to create it) as a
+subprocess: `python -m apb2face_jax.annotate.images`.
 """
 
 import dataclasses
 import json
-import os
-import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from apb2face_jax.annotate import venv
 from apb2face_jax.data.layout import NUM_POINTS
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ENV_VAR = "APB2FACE_ANNOTATOR_PYTHON"
-DEFAULT_PYTHON = REPO_ROOT / ".venv-annotate" / "bin" / "python"
 
 
 @dataclasses.dataclass
@@ -40,25 +31,16 @@ class AnnotatorUnavailable(Exception):
   """The annotator cannot run here; the message says why and what to do."""
 
 
-def annotator_python(configured: str | None = None) -> Path:
-  return Path(configured or os.environ.get(ENV_VAR) or DEFAULT_PYTHON)
-
-
 def redetect(images: list[Path], python: Path, scale: float = 1.0) -> Detections:
   """Annotates `images`; landmark coordinates are multiplied by `scale` (e.g. to 256-crop pixels)."""
   if not python.is_file():
-    raise AnnotatorUnavailable(
-        f"annotator interpreter {python} does not exist (create it: python3 -m venv .venv-annotate && "
-        f".venv-annotate/bin/pip install -r tools/annotate-requirements.txt, or set ${ENV_VAR} or "
-        "config.annotator_python)")
+    raise AnnotatorUnavailable(f"annotator interpreter {python} does not exist (create it: {venv.HOW_TO_CREATE} "
+                               "or config.annotator_python)")
   with tempfile.TemporaryDirectory() as scratch:
     out = Path(scratch) / "detections.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([str(python), "-m", "apb2face_jax.annotate.images", str(out), *map(str, images)],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    result = venv.run(python, "apb2face_jax.annotate.images", str(out), *map(str, images))
     if result.returncode != 0:
-      last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-      raise AnnotatorUnavailable(f"the annotator ({python}) failed: {last}")
+      raise AnnotatorUnavailable(f"the annotator ({python}) failed: {venv.last_error_line(result)}")
     records = json.loads(out.read_text())["images"]
   n = len(records)
   found = np.array(["dropped" not in r for r in records], bool)
