@@ -40,8 +40,12 @@ class Split:
     return decode_frames(self, np.zeros(1, np.int64)).shape[1:]
 
 
-def load(builder: Any, split: str) -> Split:
-  """Reads a split of a prepared `tfds_annvi` builder into a `Split`."""
+def _plain(value: Any) -> Any:
+  return value.decode() if isinstance(value, bytes) else value
+
+
+def load(builder: Any, split: str, extra: tuple[str, ...] = ()) -> Split:
+  """Reads a split of a prepared `tfds_annvi` builder into a `Split` (plus the `extra` feature columns)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
@@ -49,13 +53,23 @@ def load(builder: Any, split: str) -> Split:
   if n == 0:
     raise UserError(f"split '{split}' of {builder.info.full_name} is empty: the dataset holds too few frames.")
   records = source.__getitems__(list(range(n)))
-  columns = {k: np.stack([np.asarray(r[k]) for r in records]) for k in COLUMNS}
-  names_per_record = [r["identity"].decode() if isinstance(r["identity"], bytes) else str(r["identity"])
-                      for r in records]
+  columns = {k: np.stack([np.asarray(_plain(r[k])) for r in records]) for k in COLUMNS + tuple(extra)}
+  names_per_record = [str(_plain(r["identity"])) for r in records]
   names = sorted(set(names_per_record))
   identity = np.asarray([names.index(x) for x in names_per_record], np.int32)
   return Split(columns=columns, identity=identity, identity_names=names, images=source,
                fps=float(records[0]["fps"]))
+
+
+def load_columns(builder: Any, split_names: Sequence[str], extra: tuple[str, ...] = ()
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+  """The numeric (and `extra`) columns of several splits in one table: (columns, identity per row, names)."""
+  parts = [load(builder, s, extra) for s in split_names]
+  names = sorted({n for p in parts for n in p.identity_names})
+  identity = np.concatenate([np.asarray([names.index(p.identity_names[i]) for i in p.identity], np.int64)
+                             for p in parts])
+  columns = {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
+  return columns, identity, names
 
 
 def prepare(config: Any) -> Any:

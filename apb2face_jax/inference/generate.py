@@ -201,11 +201,8 @@ def _recorded_columns(dataset: str | None, data_dir: str | None, split: str
     raise UserError(f"the predictor's dataset (tfds_annvi/{dataset}) is not prepared on this machine, so its "
                     "recorded signals are not available: build it (python launch.py --config "
                     "configs/predictor.py builds it on first use), or choose another pose/blink.")
-  parts = [splits.load(builder, s) for s in (("train", "test") if split == "all" else (split,))]
-  names = sorted({n for p in parts for n in p.identity_names})
-  identity = np.concatenate([np.asarray([names.index(p.identity_names[i]) for i in p.identity], np.int64)
-                             for p in parts])
-  columns = {k: np.concatenate([p.columns[k] for p in parts]) for k in ("pose", "blink", "frame")}
+  columns, identity, names = splits.load_columns(builder, ("train", "test") if split == "all" else (split,))
+  columns = {k: columns[k] for k in ("pose", "blink", "frame")}
   return columns, identity, names, f"split '{split}' of tfds_annvi/{dataset}"
 
 

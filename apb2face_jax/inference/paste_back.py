@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from apb2face_jax.data import media
+from apb2face_jax.data import media, splits
 from apb2face_jax.data.layout import CROP_SIZE
 from apb2face_jax.models import drawing
 from apb2face_jax.errors import UserError
@@ -114,8 +114,6 @@ def load_background(data: dict[str, Any], identity: str | None, max_frames: int)
 
   `data` is the reenactor checkpoint's record of its training data (dataset, data_dir, manual_dir).
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
   import tfds_annvi  # pylint: disable=g-import-not-at-top
   from tfds_annvi.tfds_annvi_dataset_builder import SAMPLE_DIR  # pylint: disable=g-import-not-at-top
 
@@ -132,12 +130,8 @@ def load_background(data: dict[str, Any], identity: str | None, max_frames: int)
     raise UserError(f"tfds_annvi/{name}:{builder.version} (with the crop boxes full_frame needs) is not prepared "
                     f"in {builder.data_dir_root}: build it (`tfds build tfds_annvi --config {name}`) or leave "
                     "full_frame off.")
-  rows = []
-  for split in ("train", "test"):
-    source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
-    rows += source.__getitems__(list(range(len(source))))
-  text = lambda v: v.decode() if isinstance(v, bytes) else str(v)  # noqa: E731
-  names = sorted({text(r["identity"]) for r in rows})
+  columns, rows_identity, names = splits.load_columns(builder, ("train", "test"),
+                                                      extra=("crop_box", "video", "video_size"))
   if identity is None:
     if len(names) > 1:
       raise UserError(f"tfds_annvi/{name} holds {len(names)} identities ({', '.join(names[:5])}...): pick the "
@@ -145,7 +139,8 @@ def load_background(data: dict[str, Any], identity: str | None, max_frames: int)
     identity = names[0]
   if identity not in names:
     raise UserError(f"identity {identity!r} is not in tfds_annvi/{name}: use one of {', '.join(names[:10])}.")
-  mine = sorted((r for r in rows if text(r["identity"]) == identity), key=lambda r: int(r["frame"]))[:max_frames]
+  mine = np.flatnonzero(rows_identity == names.index(identity))
+  mine = mine[np.argsort(columns["frame"][mine], kind="stable")][:max_frames]
   if builder_config.source == "sample":
     root = SAMPLE_DIR
   elif data.get("manual_dir"):
@@ -153,13 +148,13 @@ def load_background(data: dict[str, Any], identity: str | None, max_frames: int)
   else:
     raise UserError("full_frame reads the source video from the reenactor's raw root, and its checkpoint "
                     "records no manual_dir: retrain the reenactor with --config.manual_dir=DIR.")
-  source = Path(root) / text(mine[0]["video"])
+  source = Path(root) / str(columns["video"][mine[0]])
   if not source.is_file():
     raise UserError(f"full_frame needs the source video {source}, which does not exist: put the raw root back "
                     "where the reenactor was trained from.")
-  frames = np.stack([rgb for _, rgb in media.iter_frames(source, [int(r["frame"]) for r in mine])])
-  height, width = (int(v) for v in mine[0]["video_size"])
+  frames = np.stack([rgb for _, rgb in media.iter_frames(source, columns["frame"][mine])])
+  height, width = (int(v) for v in columns["video_size"][mine[0]])
   if frames.shape[1:3] != (height, width):
     raise UserError(f"{source} is {frames.shape[2]}x{frames.shape[1]} but tfds_annvi/{name} was built from a "
                     f"{width}x{height} video: rebuild the dataset from this video.")
-  return Background(identity, frames, np.stack([np.asarray(r["crop_box"], np.float32) for r in mine]))
+  return Background(identity, frames, columns["crop_box"][mine].astype(np.float32))
