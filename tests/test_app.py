@@ -1,5 +1,7 @@
 """The web app driven as a client would: gradio_client against the running page (tiny models)."""
 
+import base64
+import io
 import os
 from pathlib import Path
 
@@ -7,6 +9,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 import soundfile
+from PIL import Image
 
 from apb2face_jax.errors import UserError
 from tests.conftest import TINY_DATA, probe, speech_like
@@ -89,3 +92,15 @@ def test_live_stream_shows_faces_with_their_latency(served):
   figures = session.figures()
   assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["frames"] == len(faces)
   assert faces[0].face.shape == (32, 32, 3)
+
+
+def test_a_chunks_faces_play_as_one_animation_at_the_frame_rate():
+  from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top
+  faces = [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(5)]
+  html = page.animation_html(faces, 25.0)
+  data = base64.b64decode(html.split("base64,", 1)[1].split('"', 1)[0])
+  with Image.open(io.BytesIO(data)) as animation:
+    assert animation.format == "WEBP" and animation.n_frames == 5
+    assert animation.info.get("loop") == 1  # played once
+    animation.seek(4)
+    assert abs(int(np.asarray(animation.convert("RGB")).mean()) - 160) <= 3

@@ -11,7 +11,9 @@ User mistakes (not audio, empty, silent, too long, too large, a bad CSV) show
 one message in the page (`gr.Error`) and the upload is deleted.
 """
 
+import base64
 import copy
+import io
 import signal
 import sys
 import tempfile
@@ -29,6 +31,8 @@ from apb2face_jax import inference
 from apb2face_jax.errors import UserError
 
 POSE_MODES = ("natural", "constant", "csv", "recorded")
+LIVE_FACE_PX = 256      # our choice: the live face is shown at 256 px whatever the reenactor's size
+LIVE_WEBP_QUALITY = 85  # our choice: a chunk's 8 faces at 128 px encode in a few ms at this quality
 
 
 class App:
@@ -158,12 +162,8 @@ class App:
       session = sessions[request.session_hash]
       rate, samples = chunk
       frames = session.push(samples, rate)
-      figures = session.figures()
-      text = (f"latency (audio chunk in -> face out, plus the 0.37 s the MFCC window looks ahead): median "
-              f"**{figures['median_ms']:.0f} ms**, p95 **{figures['p95_ms']:.0f} ms**; "
-              f"**{figures['frames_per_s']:.0f} frames/s** of work ({self.fps:.4g} needed); "
-              f"{figures['frames']:.0f} frames")
-      return (frames[-1].face if frames else gr.skip()), text
+      return (animation_html([f.face for f in frames], self.fps) if frames else gr.skip()), \
+          live_text(session.figures(), self.fps)
 
     limit = self.config.concurrency_limit
     with gr.Blocks(title="APB2Face", delete_cache=(3600, 3600)) as page:
@@ -195,15 +195,38 @@ class App:
       with gr.Tab("Live"):
         gr.Markdown("Speak: each face appears as soon as its audio window is complete.")
         with gr.Row():
-          mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone")
-          face = gr.Image(label="Face", height=256, elem_id="live_face")
+          # No recording waveform: drawing it took a third of a core in the browser.
+          mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
+                         waveform_options=gr.WaveformOptions(show_recording_waveform=False))
+          face = gr.HTML(label="Face", elem_id="live_face", min_height=LIVE_FACE_PX)
         live_figures = gr.Markdown(elem_id="live_figures")
         mic.start_recording(on_stop, None, None, api_visibility="private")  # a new recording, a new stream
         mic.stream(on_chunk, [mic], [face, live_figures], api_name="live",
-                   stream_every=self.config.live_chunk_seconds, concurrency_limit=limit)
+                   stream_every=self.config.live_chunk_seconds, concurrency_limit=limit, show_progress="hidden")
         mic.stop_recording(on_stop, None, None, api_visibility="private")
     page.queue(default_concurrency_limit=limit)
     return page
+
+
+def animation_html(faces: list[np.ndarray], fps: float) -> str:
+  """The faces a chunk completed as one animated WebP played once at `fps` (every face is shown, in time)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  images = [Image.fromarray(face) for face in faces]
+  encoded = io.BytesIO()
+  images[0].save(encoded, format="WEBP", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                 loop=1, quality=LIVE_WEBP_QUALITY, method=0)
+  data = base64.b64encode(encoded.getvalue()).decode()
+  return (f'<img src="data:image/webp;base64,{data}" width="{LIVE_FACE_PX}" height="{LIVE_FACE_PX}" '
+          'alt="generated face" style="image-rendering: auto">')
+
+
+def live_text(figures: dict[str, float], fps: float) -> str:
+  """The Live tab's figures line."""
+  return (f"latency (audio chunk in -> face out, plus the 0.37 s the MFCC window looks ahead): median "
+          f"**{figures['median_ms']:.0f} ms**, p95 **{figures['p95_ms']:.0f} ms**; "
+          f"**{figures['frames_per_s']:.0f} frames/s** of work ({fps:.4g} needed); "
+          f"{figures['frames']:.0f} frames")
 
 
 def _delete_upload(path: str | None) -> None:
