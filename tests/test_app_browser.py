@@ -4,29 +4,19 @@ the Live tab, fed a fake microphone, shows faces and their latency.
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them); skipped without them.
 """
 
-import shutil
 import time
 
 import pytest
 
+from apb2face_jax.app import browser as chromium
 
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMEDRIVER and shutil.which("chromium")),
+pytestmark = pytest.mark.skipif(not chromium.available(),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install)")
 
 
 @pytest.fixture()
 def browser(speech):  # noqa: F811  (also the fake microphone's sound)
-  from selenium import webdriver  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
-
-  options = webdriver.ChromeOptions()
-  for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500",
-               "--autoplay-policy=no-user-gesture-required", "--use-fake-ui-for-media-stream",
-               "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={speech}"):
-    options.add_argument(flag)
-  options.binary_location = shutil.which("chromium")
-  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+  driver = chromium.open_chromium(microphone=speech)
   yield driver
   driver.quit()
 
@@ -53,16 +43,9 @@ def test_upload_generate_and_the_video_plays(served, speech, browser, tmp_path):
 
 
 def test_live_tab_shows_faces_and_their_latency(served, browser):  # noqa: F811
-  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
 
-  browser.get(served[2])
-  wait = WebDriverWait(browser, 60)
-  tab = wait.until(lambda d: d.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Live')]"))
-  browser.execute_script("arguments[0].click()", tab)
-  record = wait.until(lambda d: next((b for b in d.find_elements(By.XPATH, "//button[contains(., 'Record')]")
-                                      if b.is_displayed()), None))
-  browser.execute_script("arguments[0].click()", record)
-  figures = lambda d: d.find_element(By.CSS_SELECTOR, "#live_figures").text  # noqa: E731
+  chromium.start_live(browser, served[2])
+  figures = chromium.live_figures
   WebDriverWait(browser, 90).until(lambda d: "latency" in figures(d) and not figures(d).endswith("; 0 frames"))
-  assert browser.execute_script("return document.querySelectorAll('#live_face img').length") == 1
+  assert chromium.live_faces_shown(browser) == 1
