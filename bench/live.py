@@ -8,8 +8,10 @@ Chromium (Debian's `chromium` + `chromium-driver`) whose fake microphone plays
 `--speech` in a loop, presses Record on the Live tab and reads the tab's own
 figures for `--seconds`: the latency (a chunk's arrival at the server -> its
 last face out, median and p95; the MFCC window's 0.37 s of look-ahead comes
-on top), the frames/s of work, and the faces delivered per second of wall
-time, which equals the frame rate when the tab keeps up with real time.
+on top), the frames/s of work, the faces delivered and the audio received per
+second of wall time, and the faces per second of audio received. The tab keeps
+up with real time when the faces per audio second equal the frame rate and the
+work rate exceeds it.
 `--screenshot` saves the tab as a PNG.
 """
 
@@ -25,11 +27,11 @@ import common  # configures JAX first
 from generate import make_workdirs  # bench/generate.py
 
 SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
-FIGURES = re.compile(r"median (\d+) ms, p95 (\d+) ms; (\d+) frames/s of work .*; (\d+) frames")
+FIGURES = re.compile(r"median (\d+) ms, p95 (\d+) ms; (\d+) frames/s of work .*; (\d+) frames from ([\d.]+) s")
 
 
-def read_figures(text: str) -> tuple[float, float, float, float] | None:
-  """(median ms, p95 ms, frames/s of work, frames) from the Live tab's line, None before the first face."""
+def read_figures(text: str) -> tuple[float, ...] | None:
+  """(median ms, p95 ms, frames/s of work, frames, audio s) from the Live tab's line, None before a face."""
   match = FIGURES.search(text.replace("*", ""))
   return tuple(float(x) for x in match.groups()) if match else None
 
@@ -87,15 +89,15 @@ def main() -> None:
   if len(samples) < 3:
     sys.exit(f"error: the Live tab showed {len(samples)} figures in {args.seconds:.0f} s: too few to measure.")
   (t0, first), (t1, last) = samples[1], samples[-1]  # from the second reading: the stream is under way
-  delivered = (last[3] - first[3]) / (t1 - t0)
-  size = app.generator.image_size
+  wall = t1 - t0
   common.print_table(
-      f"Live tab in headless Chromium: {weights} weights, reenactor {size}x{size}, batch {config.live_batch_size}, "
-      f"chunks of {config.live_chunk_seconds} s, {t1 - samples[0][0]:.0f} s streamed; load average "
-      f"{os.getloadavg()[0]:.1f}",
-      ["latency median ms", "p95 ms", "frames/s of work", "faces delivered per s", "real time (fps)", "frames"],
-      [[last[0], last[1], last[2], delivered, app.fps, int(last[3])]])
-
+      f"Live tab in headless Chromium: {weights} weights, reenactor {app.generator.image_size}px, batch "
+      f"{config.live_batch_size}, chunks of {config.live_chunk_seconds} s, {t1 - samples[0][0]:.0f} s streamed; "
+      f"load average {os.getloadavg()[0]:.1f}",
+      ["latency median ms", "p95 ms", "frames/s of work", "faces delivered per s", "audio in per s",
+       "faces per audio s", "frame rate", "frames"],
+      [[last[0], last[1], last[2], (last[3] - first[3]) / wall, (last[4] - first[4]) / wall,
+        (last[3] - first[3]) / max(last[4] - first[4], 1e-9), app.fps, int(last[3])]])
 
 if __name__ == "__main__":
   main()

@@ -91,6 +91,7 @@ def test_live_stream_shows_faces_with_their_latency(served):
   assert [f.index for f in faces] == list(range(int(1.5 * TINY_DATA["fps"])))
   figures = session.figures()
   assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["frames"] == len(faces)
+  assert figures["audio_seconds"] == pytest.approx(1.5)
   assert faces[0].face.shape == (32, 32, 3)
 
 

@@ -226,7 +226,7 @@ def live_text(figures: dict[str, float], fps: float) -> str:
   return (f"latency (audio chunk in -> face out, plus the 0.37 s the MFCC window looks ahead): median "
           f"**{figures['median_ms']:.0f} ms**, p95 **{figures['p95_ms']:.0f} ms**; "
           f"**{figures['frames_per_s']:.0f} frames/s** of work ({fps:.4g} needed); "
-          f"{figures['frames']:.0f} frames")
+          f"{figures['frames']:.0f} frames from {figures['audio_seconds']:.1f} s of audio")
 
 
 def _delete_upload(path: str | None) -> None:

@@ -27,6 +27,7 @@ class LiveStream:
     self.fps = fps
     self.latencies: list[float] = []  # seconds, a chunk's arrival -> its last frame out
     self.frames = 0
+    self.audio_seconds = 0.0          # of audio pushed
     self.busy_seconds = 0.0           # arrival -> done, summed over chunks
     self._chunks: queue.Queue = queue.Queue()
     self._out: queue.Queue = queue.Queue()
@@ -72,6 +73,7 @@ class LiveStream:
     y = y.astype(np.float32)
     if y.ndim == 2:
       y = y.mean(axis=1)
+    self.audio_seconds += y.size / sample_rate
     if sample_rate != audio.SAMPLE_RATE:
       y = librosa.resample(y, orig_sr=sample_rate, target_sr=audio.SAMPLE_RATE)
     self._chunks.put(y)
@@ -92,7 +94,8 @@ class LiveStream:
     return frames
 
   def figures(self) -> dict[str, float]:
-    """Median and 95th-percentile latency (ms) and the frames made per second of work."""
+    """Median and 95th-percentile latency (ms), the frames made per second of work, frames and audio seconds."""
     lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
     return {"median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
-            "frames": float(self.frames), "frames_per_s": self.frames / max(self.busy_seconds, 1e-9)}
+            "frames": float(self.frames), "frames_per_s": self.frames / max(self.busy_seconds, 1e-9),
+            "audio_seconds": self.audio_seconds}
