@@ -68,7 +68,7 @@ def test_full_frame_mp4_has_the_source_size(workdirs, speech, data_dir, tmp_path
   streams = probe(output)
   assert "192x80" in streams and "Audio: aac" in streams  # person_a.mp4 is 96x80; side by side doubles it
   frames, _ = imageio_ffmpeg.count_frames_and_secs(str(output))
-  assert frames == result["frames"] and (result["width"], result["height"]) == (96, 80)
+  assert frames == result["frames"] and (result["width"], result["height"]) == (192, 80)  # the video's size
   with pytest.raises(UserError, match="holds 2 identities"):
     generate.run(make_config(workdirs, speech, tmp_path / "x.mp4", reenactor_workdir=str(reenactor),
                              full_frame=True))

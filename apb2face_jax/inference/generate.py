@@ -342,11 +342,12 @@ def write_video(config: ml_collections.ConfigDict, generator: Generator, samples
                       desc="generate", dynamic_ncols=True, mininterval=1.0):
       yield image(frame)
 
+  if config.side_by_side:
+    width *= 2
   t0 = time.time()
-  written = write_mp4(config.output, images(), (2 * width if config.side_by_side else width, height), fps,
-                      config.audio, config.quality)
+  written = write_mp4(config.output, images(), (width, height), fps, config.audio, config.quality)
   elapsed = time.time() - t0
-  print(f"wrote {config.output}: {written} frames at {fps:.4g} fps ({written / fps:.2f} s, audio {seconds:.2f} s), "
+  print(f"wrote {config.output}: {written} frames of {width}x{height} at {fps:.4g} fps ({written / fps:.2f} s, audio {seconds:.2f} s), "
         f"{written / elapsed:.1f} frames/s", flush=True)
   return {"frames": float(written), "fps": fps, "audio_seconds": seconds, "seconds": elapsed,
           "width": float(width), "height": float(height)}
