@@ -105,3 +105,14 @@ def test_a_chunks_faces_play_as_one_animation_at_the_frame_rate():
     assert animation.info.get("loop") == 1  # played once
     animation.seek(4)
     assert abs(int(np.asarray(animation.convert("RGB")).mean()) - 160) <= 3
+
+
+def test_a_taken_port_is_refused_in_one_line_before_the_models_load(served):
+  from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top
+  from configs import app as app_config  # pylint: disable=g-import-not-at-top
+
+  port = int(served[2].rstrip("/").rsplit(":", 1)[1])  # held by the running app
+  config = app_config.get_config()
+  config.update(port=port, predictor_workdir="/nonexistent", reenactor_workdir="/nonexistent")
+  with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}: another server holds the port; pass --config.port=N"):
+    page.launch(config, block=False)

@@ -49,3 +49,6 @@ def test_live_tab_shows_faces_and_their_latency(served, browser):  # noqa: F811
   figures = chromium.live_figures
   WebDriverWait(browser, 90).until(lambda d: "latency" in figures(d) and " 0 frames" not in figures(d))
   assert chromium.live_faces_shown(browser) == 1
+  assert len(served[0].live_sessions) == 1
+  browser.get("about:blank")  # the tab closes while recording: its stream and worker thread are let go
+  WebDriverWait(browser, 60).until(lambda _: not served[0].live_sessions)

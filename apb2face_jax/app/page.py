@@ -13,8 +13,10 @@ one message in the page (`gr.Error`) and the upload is deleted.
 
 import base64
 import copy
+import errno
 import io
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -46,6 +48,7 @@ class App:
       raise UserError(f"config.max_audio_seconds={config.max_audio_seconds!r} must exceed "
                       f"config.min_audio_seconds={config.min_audio_seconds!r}.")
     self.config = config
+    self.live_sessions: dict[str, live.LiveStream] = {}  # per browser session (a gr.State would be deep-copied)
     predictor = inference.load_predictor(config.predictor_workdir, config.checkpoint)
     reenactor = inference.load_reenactor(config.reenactor_workdir, config.checkpoint)
     self.data = predictor.data  # the predictor checkpoint's record of its training data
@@ -144,9 +147,9 @@ class App:
           _delete_upload(upload)
         raise gr.Error(str(e), print_exception=False) from None
 
-    sessions: dict[str, live.LiveStream] = {}  # per browser session (a gr.State would be deep-copied)
+    sessions = self.live_sessions
 
-    def on_stop(request: gr.Request):
+    def on_stop(request: gr.Request):  # the recording stopped, or the browser tab was closed
       session = sessions.pop(request.session_hash, None)
       if session is not None:
         try:
@@ -204,6 +207,7 @@ class App:
         mic.stream(on_chunk, [mic], [face, live_figures], api_name="live",
                    stream_every=self.config.live_chunk_seconds, concurrency_limit=limit, show_progress="hidden")
         mic.stop_recording(on_stop, None, None, api_visibility="private")
+      page.unload(on_stop)  # a tab closed while recording: its stream and worker thread go too
     page.queue(default_concurrency_limit=limit)
     return page
 
@@ -239,8 +243,24 @@ def _delete_upload(path: str | None) -> None:
     upload.parent.rmdir()
 
 
+def check_address(host: str, port: int) -> None:
+  """Refuses, in one line, an address this machine cannot serve on (before the models load)."""
+  try:
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+      probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+      probe.bind(address)
+  except OSError as e:
+    if e.errno == errno.EADDRINUSE:
+      raise UserError(f"cannot serve on {host}:{port}: another server holds the port; pass --config.port=N "
+                      "(or stop that server).") from None
+    raise UserError(f"cannot serve on {host}:{port} ({e.strerror or e}): --config.host must be an address of "
+                    "this machine (127.0.0.1 serves this machine only, 0.0.0.0 every interface).") from None
+
+
 def launch(config: ml_collections.ConfigDict, block: bool = True) -> tuple[App, Any, str]:
   """Loads the models and serves the page on config.host:config.port; returns (app, page, url)."""
+  check_address(config.host, config.port)
   app = App(config)
   page = app.page()
   _, url, _ = page.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,

@@ -29,6 +29,7 @@ class LiveStream:
     self.frames = 0
     self.audio_seconds = 0.0          # of audio pushed
     self.busy_seconds = 0.0           # arrival -> done, summed over chunks
+    self._lock = threading.Lock()     # one push or finish at a time (a server may finish from another thread)
     self._chunks: queue.Queue = queue.Queue()
     self._out: queue.Queue = queue.Queue()
     self._worker = threading.Thread(target=self._work, args=(generator, pose, blink), daemon=True)
@@ -64,6 +65,10 @@ class LiveStream:
 
   def push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
     """Mono or (n, channels) samples at `sample_rate`, int or float -> the frames they completed."""
+    with self._lock:
+      return self._push(samples, sample_rate)
+
+  def _push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
     import librosa  # pylint: disable=g-import-not-at-top  (slow import)
 
     arrival = time.perf_counter()
@@ -87,11 +92,12 @@ class LiveStream:
 
   def finish(self) -> list[generate.Frame]:
     """The stream has ended: the remaining frames (the last batch padded)."""
-    self._chunks.put(None)
-    frames = self._collect(until_done=False)
-    self._worker.join()
-    self.frames += len(frames)
-    return frames
+    with self._lock:
+      self._chunks.put(None)
+      frames = self._collect(until_done=False)
+      self._worker.join()
+      self.frames += len(frames)
+      return frames
 
   def figures(self) -> dict[str, float]:
     """Median and 95th-percentile latency (ms), the frames made per second of work, frames and audio seconds."""
