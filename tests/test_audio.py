@@ -128,6 +128,8 @@ def test_load_m4a_through_ffmpeg(tmp_path):
 def test_missing_file(tmp_path):
   with pytest.raises(UserError, match="nope.wav does not exist"):
     audio.load_audio(tmp_path / "nope.wav")
+  with pytest.raises(UserError, match="is a folder: give the path of a sound file in it"):
+    audio.load_audio(tmp_path)
 
 
 def test_empty_file(tmp_path):

@@ -52,6 +52,8 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
   import librosa  # pylint: disable=g-import-not-at-top  (slow import)
 
   path = os.fspath(path)
+  if os.path.isdir(path):
+    raise UserError(f"Audio file {path} is a folder: give the path of a sound file in it.")
   if not os.path.isfile(path):
     raise UserError(f"Audio file {path} does not exist: check the path.")
   if os.path.getsize(path) == 0:
