@@ -44,6 +44,12 @@ def test_an_error_midway_leaves_no_partial_mp4(workdirs, speech, tmp_path, monke
   assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder no file can be made in)")
+def test_an_output_folder_that_takes_no_file_is_named(workdirs, speech):  # noqa: F811
+  with pytest.raises(UserError, match=r"cannot write /proc/talk.mp4 \(.*\): give an output path in a writable"):
+    generate.run(make_config(workdirs, speech, Path("/proc/talk.mp4")))
+
+
 def test_streaming_equals_one_call_and_compiles_once(workdirs):  # noqa: F811
   predictor = inference.load_predictor(workdirs["predictor"])
   gen = generate.Generator(predictor, inference.load_reenactor(workdirs["reenactor"]), batch_size=4)

@@ -250,6 +250,10 @@ def write_mp4(path: str | Path, images: Iterable[np.ndarray], size: tuple[int, i
   path = Path(path)
   make_folder(path.parent, "the output folder")
   partial = path.with_name(f".{path.stem}.partial-{os.getpid()}.mp4")
+  try:
+    partial.touch()
+  except OSError as e:
+    raise UserError(f"cannot write {path} ({e.strerror}): give an output path in a writable folder.") from None
   writer = imageio_ffmpeg.write_frames(str(partial), size, fps=fps, codec="libx264", quality=quality,
                                        audio_path=audio_path, audio_codec="aac" if audio_path else None,
                                        ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
@@ -262,7 +266,8 @@ def write_mp4(path: str | Path, images: Iterable[np.ndarray], size: tuple[int, i
     writer.close()
     os.replace(partial, path)
   except (OSError, RuntimeError) as e:
-    raise UserError(f"ffmpeg could not write {path} ({' '.join(str(e).split())[:300]}): check that the "
+    reason = " ".join(str(e).split("FFMPEG COMMAND")[0].split())[:300]
+    raise UserError(f"ffmpeg could not write {path} ({reason}): check that the "
                     "folder is writable and the audio is readable.") from None
   finally:
     writer.close()  # stops ffmpeg if the frames failed midway
