@@ -29,7 +29,11 @@ def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
+    if "Traceback (most recent call last)" in str(e):  # the config file's get_config raised: its last line
+      _fail(f"could not load --config: {str(e).strip().splitlines()[-1]}")
     _fail(f"{e}. See python launch.py --helpshort.")
+  except (SyntaxError, ImportError) as e:  # the config file itself does not import
+    _fail(f"could not load --config: {type(e).__name__}: {e}")
   except (AttributeError, KeyError, TypeError, ValueError) as e:
     reason = str(e).strip("'\"").replace("\\n", " ").replace("\n", " ").replace("\\'", "'")
     if reason.split(" ")[0].strip("'") in DISTRIBUTED_FIELDS:

@@ -91,6 +91,21 @@ def test_user_mistakes_give_one_line_and_exit_2(data_dir, tmp_path, override, me
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("config_file, message", [
+    ("configs/predictor.py:nope", "could not load --config: ValueError: unknown variant 'nope' of configs/predictor.py"),
+    ("syntax.py", "could not load --config: SyntaxError: invalid syntax (syntax.py, line 1)"),
+    ("imports.py", "could not load --config: ModuleNotFoundError: No module named 'no_such_module_here'"),
+])
+def test_a_config_file_that_does_not_load_gives_one_line(tmp_path, config_file, message):
+  (tmp_path / "syntax.py").write_text("def get_config(:\n")
+  (tmp_path / "imports.py").write_text("import no_such_module_here\n")
+  path = config_file if config_file.startswith("configs/") else str(tmp_path / config_file)
+  result = run([sys.executable, str(REPO / "launch.py"), "--config", path, "--workdir", str(tmp_path / "w")])
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), result.stderr[-2000:]
+
+
 def test_reenactor_trains_and_leaves_its_picture_grid(data_dir, tmp_path):
   args = [sys.executable, str(REPO / "launch.py"), "--config", str(REPO / "configs" / "reenactor.py"),
           "--workdir", str(tmp_path), "--config.dataset=annvi", f"--config.manual_dir={DUMMY_RAW}",
