@@ -190,8 +190,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f"Config {self.builder_config.name!r} needs an AnnVI raw root as its "
           f"manual dir, and it has none ({str(e).split('. ')[0]}). Pass it: "
           f"`tfds build tfds_annvi --config {self.builder_config.name} "
-          "--manual_dir DIR` or tfds_annvi.prepare("
-          f"{self.builder_config.name!r}, manual_dir=DIR); DIR holds "
+          "--manual_dir DIR`, launch.py's `--config.manual_dir=DIR`, or "
+          f"tfds_annvi.prepare({self.builder_config.name!r}, manual_dir=DIR); "
+          "DIR holds "
           + ("feature/{id}/256_{train,test}.t7."
              if self.builder_config.source == "features"
              else "video/, audio/, label/, landmark/.")) from None
