@@ -60,6 +60,31 @@ def test_bad_uploads_give_one_message_and_leave_nothing(served, tmp_path, kind, 
   assert set(uploads()) <= before  # the upload was deleted
 
 
+def test_the_page_shows_the_generation_progress(served, tmp_path, monkeypatch):
+  import time  # pylint: disable=g-import-not-at-top
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+
+  app = served[0]
+  stream = app.generator.stream
+
+  def slow_stream(*args, **kwargs):  # the tiny networks would finish before a status is read
+    for frame in stream(*args, **kwargs):
+      time.sleep(0.02)
+      yield frame
+
+  monkeypatch.setattr(app.generator, "stream", slow_stream)
+  path = tmp_path / "speech.wav"
+  soundfile.write(path, speech_like(4.0, 16000, seed=2), 16000)
+  job = Client(served[2], verbose=False).submit(handle_file(str(path)), api_name="/generate")
+  seen = []
+  while not job.done():
+    seen += [(p.unit, p.index, p.length) for p in job.status().progress_data or []]
+    time.sleep(0.1)
+  assert job.result()[1]
+  frames = int(4.0 * TINY_DATA["fps"])
+  assert any(unit == "frame" and 0 < index < frames and length == frames for unit, index, length in seen), seen
+
+
 def test_too_large_an_upload_is_refused_by_gradio_and_by_the_app(served, tmp_path):
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
 
