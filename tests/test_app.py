@@ -3,6 +3,8 @@
 import base64
 import io
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -141,3 +143,49 @@ def test_a_taken_port_is_refused_in_one_line_before_the_models_load(served):
   config.update(port=port, predictor_workdir="/nonexistent", reenactor_workdir="/nonexistent")
   with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}: another server holds the port; pass --config.port=N"):
     page.launch(config, block=False)
+
+
+def test_https_needs_both_pem_files_and_a_real_pair(tmp_path):
+  from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top
+
+  assert page.check_https(None, None) is False
+  with pytest.raises(UserError, match="needs both --config.ssl_certfile and --config.ssl_keyfile"):
+    page.check_https(str(tmp_path / "cert.pem"), None)
+  with pytest.raises(UserError, match="ssl_certfile=.* does not exist"):
+    page.check_https(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+  for name in ("cert.pem", "key.pem"):
+    (tmp_path / name).write_text("not PEM\n")
+  with pytest.raises(UserError, match="are not a PEM certificate and its private key .*openssl req -x509"):
+    page.check_https(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def test_http_beyond_this_machine_is_told_the_microphone_needs_https():
+  from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top
+
+  assert "SSH tunnel" in page.microphone_note("0.0.0.0", https=False)
+  assert page.microphone_note("0.0.0.0", https=True) == ""
+  assert page.microphone_note("127.0.0.1", https=False) == page.microphone_note("localhost", https=False) == ""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_the_page_serves_https_with_a_self_signed_pair(workdirs, speech, tmp_path):  # noqa: F811
+  import portpicker  # pylint: disable=g-import-not-at-top
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  from apb2face_jax.app import page as app_lib  # pylint: disable=g-import-not-at-top
+  from configs import app as app_config  # pylint: disable=g-import-not-at-top
+
+  cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+  subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                  "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+  config = app_config.get_config()
+  config.update(predictor_workdir=str(workdirs["predictor"]), reenactor_workdir=str(workdirs["reenactor"]),
+                port=portpicker.pick_unused_port(), batch_size=8, ssl_certfile=str(cert), ssl_keyfile=str(key))
+  app, page, url = app_lib.launch(config, block=False)
+  try:
+    assert url.startswith("https://127.0.0.1:")
+    video, _ = Client(url, verbose=False, ssl_verify=False).predict(handle_file(str(speech)), api_name="/generate")
+    path = video["video"] if isinstance(video, dict) else video
+    assert "Audio: aac" in probe(Path(path))
+  finally:
+    page.close()
+    app.close()

@@ -15,8 +15,10 @@ import base64
 import copy
 import errno
 import io
+import ipaddress
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -260,14 +262,45 @@ def check_address(host: str, port: int) -> None:
                     "this machine (127.0.0.1 serves this machine only, 0.0.0.0 every interface).") from None
 
 
+def check_https(certfile: str | None, keyfile: str | None) -> bool:
+  """Whether to serve https: both PEM files given and usable, or neither (one UserError otherwise)."""
+  if not certfile and not keyfile:
+    return False
+  if not (certfile and keyfile):
+    raise UserError("https needs both --config.ssl_certfile and --config.ssl_keyfile (PEM files), or neither.")
+  for name, path in (("ssl_certfile", certfile), ("ssl_keyfile", keyfile)):
+    if not Path(path).is_file():
+      raise UserError(f"config.{name}={path!r} does not exist: give a PEM file.")
+  try:
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+  except ssl.SSLError as e:
+    raise UserError(f"{certfile} and {keyfile} are not a PEM certificate and its private key ({e.reason}); a "
+                    "self-signed pair: openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost "
+                    "-keyout key.pem -out cert.pem") from None
+  return True
+
+
+def microphone_note(host: str, https: bool) -> str:
+  """What to tell a user who serves http beyond this machine (browsers lend microphones to localhost or https)."""
+  if https or ipaddress.ip_address(socket.getaddrinfo(host, None)[0][4][0]).is_loopback:
+    return ""
+  return (f"note: serving http on {host}: browsers on other machines will not lend this page their microphone "
+          "(recording, Live tab); pass --config.ssl_certfile and --config.ssl_keyfile, or open the page through "
+          "an SSH tunnel to 127.0.0.1.")
+
+
 def launch(config: ml_collections.ConfigDict, block: bool = True) -> tuple[App, Any, str]:
   """Loads the models and serves the page on config.host:config.port; returns (app, page, url)."""
   check_address(config.host, config.port)
+  note = microphone_note(config.host, check_https(config.ssl_certfile, config.ssl_keyfile))
+  if note:
+    print(note, flush=True)
   app = App(config)
   page = app.page()
   _, url, _ = page.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,
                           max_file_size=f"{config.max_upload_mb}mb", quiet=False, footer_links=["api"],
-                          show_error=True)
+                          show_error=True, ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile,
+                          ssl_verify=False)  # Gradio's own start-up request; a self-signed pair is fine
   return app, page, url
 
 
