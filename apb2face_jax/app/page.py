@@ -141,7 +141,7 @@ class App:
 
     def on_generate(audio_path, mode="natural", yaw=0.0, pitch=0.0, roll=0.0, eye_open=0.3, csv_path=None,
                     identity=None, full_frame=False, side_by_side=False,
-                    progress=gr.Progress(track_tqdm=True)):  # shows write_video's tqdm bar (frames, ETA)
+                    progress=gr.Progress(track_tqdm=True)):  # shows write_video's tqdm bar (frames made of all)
       del progress
       try:
         return self.generate(audio_path, mode, yaw, pitch, roll, eye_open, csv_path, identity, full_frame,
