@@ -352,7 +352,7 @@ def write_video(config: ml_collections.ConfigDict, generator: Generator, samples
   t0 = time.time()
   written = write_mp4(config.output, images(), (width, height), fps, config.audio, config.quality)
   elapsed = time.time() - t0
-  print(f"wrote {config.output}: {written} frames of {width}x{height} at {fps:.4g} fps ({written / fps:.2f} s, audio {seconds:.2f} s), "
-        f"{written / elapsed:.1f} frames/s", flush=True)
+  print(f"wrote {config.output}: {written} frames of {width}x{height} at {fps:.4g} fps ({written / fps:.2f} s, "
+        f"audio {seconds:.2f} s), {written / elapsed:.1f} frames/s", flush=True)
   return {"frames": float(written), "fps": fps, "audio_seconds": seconds, "seconds": elapsed,
           "width": float(width), "height": float(height)}
