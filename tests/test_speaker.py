@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 import tfds_annvi
-from apb2face_jax.data import splits
+from apb2face_jax.data import audio, splits
 from apb2face_jax.errors import UserError
 from apb2face_jax.annotate import venv
 from tfds_annvi import speaker_source
@@ -77,6 +77,12 @@ def test_builds_with_own_audio_and_a_time_split_with_a_gap(stand_in, tmp_path, m
   for name in train.identity_names:  # validation and its training frames: speaker training frames only
     assert own(val_test, name) and own(val_test, name) <= own(train, name)
   assert own(val_train, "testmovie") and own(val_train, "testmovie") <= own(train, "testmovie")
+  corrected = splits.load(tfds_annvi.prepare("speaker_corrected", data_dir=str(tmp_path)), "test")
+  order, corrected_order = np.lexsort((test.columns["frame"], test.identity)), np.lexsort(
+      (corrected.columns["frame"], corrected.identity))
+  same, other = mfcc[order], corrected.columns["mfcc"][corrected_order]
+  np.testing.assert_array_equal(other[..., :audio.N_MFCC], same[..., :audio.N_MFCC])  # the same frames and MFCCs
+  assert np.abs(other[..., audio.N_MFCC:] - same[..., audio.N_MFCC:]).max() > 0.1  # only the deltas differ
 
 
 def test_a_changed_clip_is_refused_and_leaves_nothing(stand_in, tmp_path):

@@ -99,7 +99,14 @@ MANUAL_CONFIGS = (
                 description=(
                     f"{_SPEAKER}; validation slice for choosing settings: the "
                     "speaker test frames and gap dropped, the training part "
-                    "split again the same way (its last 15 % as `test`)")))
+                    "split again the same way (its last 15 % as `test`)")),
+    AnnviConfig(name="speaker_corrected", **_SPEAKER_SPLIT,
+                mfcc_mode="corrected", description=(
+                    "as `speaker`, with MFCC deltas along time (corrected)")),
+    AnnviConfig(name="speaker_corrected_validation", **_SPEAKER_SPLIT,
+                mfcc_mode="corrected", validation=True, description=(
+                    "as `speaker_validation`, with MFCC deltas along time "
+                    "(corrected)")))
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
