@@ -120,6 +120,7 @@ def test_live_stream_shows_faces_with_their_latency(served):
   assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["frames"] == len(faces)
   assert figures["audio_seconds"] == pytest.approx(1.5)
   assert faces[0].face.shape == (32, 32, 3)
+  assert session.push(y[:4800], 48000) == [] and session.finish() == []  # a late chunk: no hang, no frames
 
 
 def test_a_chunks_faces_play_as_one_animation_at_the_frame_rate():

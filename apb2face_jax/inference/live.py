@@ -30,6 +30,7 @@ class LiveStream:
     self.audio_seconds = 0.0          # of audio pushed
     self.busy_seconds = 0.0           # arrival -> done, summed over chunks
     self._lock = threading.Lock()     # one push or finish at a time (a server may finish from another thread)
+    self._finished = False
     self._chunks: queue.Queue = queue.Queue()
     self._out: queue.Queue = queue.Queue()
     self._worker = threading.Thread(target=self._work, args=(generator, pose, blink), daemon=True)
@@ -64,9 +65,10 @@ class LiveStream:
         frames.append(item)
 
   def push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
-    """Mono or (n, channels) samples at `sample_rate`, int or float -> the frames they completed."""
+    """Mono or (n, channels) samples at `sample_rate`, int or float -> the frames they completed
+    (none once the stream is finished: a chunk that arrives after its tab closed)."""
     with self._lock:
-      return self._push(samples, sample_rate)
+      return [] if self._finished else self._push(samples, sample_rate)
 
   def _push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
     import librosa  # pylint: disable=g-import-not-at-top  (slow import)
@@ -93,6 +95,9 @@ class LiveStream:
   def finish(self) -> list[generate.Frame]:
     """The stream has ended: the remaining frames (the last batch padded)."""
     with self._lock:
+      if self._finished:
+        return []
+      self._finished = True
       self._chunks.put(None)
       frames = self._collect(until_done=False)
       self._worker.join()
