@@ -123,6 +123,21 @@ def test_live_stream_shows_faces_with_their_latency(served):
   assert session.push(y[:4800], 48000) == [] and session.finish() == []  # a late chunk: no hang, no frames
 
 
+def test_a_failed_live_stream_raises_once_then_gives_nothing():
+  from apb2face_jax.inference import live  # pylint: disable=g-import-not-at-top
+
+  class Failing:  # a generator whose stream fails at its first chunk
+    def stream(self, chunks, pose, blink, fps):
+      next(iter(chunks))
+      raise ValueError("device lost")
+      yield  # pylint: disable=unreachable
+
+  session = live.LiveStream(Failing(), None, None, 25.0)
+  with pytest.raises(ValueError, match="device lost"):
+    session.push(np.zeros(1600, np.float32), 16000)
+  assert session.push(np.zeros(1600, np.float32), 16000) == [] and session.finish() == []  # no hang
+
+
 def test_a_chunks_faces_play_as_one_animation_at_the_frame_rate():
   from apb2face_jax.app import page  # pylint: disable=g-import-not-at-top
   faces = [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(5)]

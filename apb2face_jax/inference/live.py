@@ -30,7 +30,6 @@ class LiveStream:
     self.audio_seconds = 0.0          # of audio pushed
     self.busy_seconds = 0.0           # arrival -> done, summed over chunks
     self._lock = threading.Lock()     # one push or finish at a time (a server may finish from another thread)
-    self._finished = False
     self._chunks: queue.Queue = queue.Queue()
     self._out: queue.Queue = queue.Queue()
     self._worker = threading.Thread(target=self._work, args=(generator, pose, blink), daemon=True)
@@ -59,45 +58,42 @@ class LiveStream:
       item = self._out.get()
       if isinstance(item, Exception):
         raise item
-      if item is None or (until_done and item is _DONE):
+      if item is None:  # the worker has ended: leave the mark for every later push or finish
+        self._out.put(None)
+        return frames
+      if until_done and item is _DONE:
         return frames
       if item is not _DONE:
         frames.append(item)
 
   def push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
     """Mono or (n, channels) samples at `sample_rate`, int or float -> the frames they completed
-    (none once the stream is finished: a chunk that arrives after its tab closed)."""
-    with self._lock:
-      return [] if self._finished else self._push(samples, sample_rate)
-
-  def _push(self, samples: np.ndarray, sample_rate: int) -> list[generate.Frame]:
+    (none once the worker has ended: finished, e.g. a chunk that arrives after its tab closed, or failed)."""
     import librosa  # pylint: disable=g-import-not-at-top  (slow import)
 
-    arrival = time.perf_counter()
-    y = np.asarray(samples)
-    if np.issubdtype(y.dtype, np.integer):
-      y = y / float(np.iinfo(y.dtype).max)
-    y = y.astype(np.float32)
-    if y.ndim == 2:
-      y = y.mean(axis=1)
-    self.audio_seconds += y.size / sample_rate
-    if sample_rate != audio.SAMPLE_RATE:
-      y = librosa.resample(y, orig_sr=sample_rate, target_sr=audio.SAMPLE_RATE)
-    self._chunks.put(y)
-    frames = self._collect(until_done=True)
-    done = time.perf_counter()
-    self.busy_seconds += done - arrival
-    if frames:
-      self.latencies.append(done - arrival)
-      self.frames += len(frames)
-    return frames
+    with self._lock:
+      arrival = time.perf_counter()
+      y = np.asarray(samples)
+      if np.issubdtype(y.dtype, np.integer):
+        y = y / float(np.iinfo(y.dtype).max)
+      y = y.astype(np.float32)
+      if y.ndim == 2:
+        y = y.mean(axis=1)
+      self.audio_seconds += y.size / sample_rate
+      if sample_rate != audio.SAMPLE_RATE:
+        y = librosa.resample(y, orig_sr=sample_rate, target_sr=audio.SAMPLE_RATE)
+      self._chunks.put(y)
+      frames = self._collect(until_done=True)
+      done = time.perf_counter()
+      self.busy_seconds += done - arrival
+      if frames:
+        self.latencies.append(done - arrival)
+        self.frames += len(frames)
+      return frames
 
   def finish(self) -> list[generate.Frame]:
     """The stream has ended: the remaining frames (the last batch padded)."""
     with self._lock:
-      if self._finished:
-        return []
-      self._finished = True
       self._chunks.put(None)
       frames = self._collect(until_done=False)
       self._worker.join()
